@@ -1,0 +1,130 @@
+/* Unlocking a CryptoTensors file: signature, then policy, then keys.
+ * The order matters: nothing in the header is trusted, not even the policy
+ * or the kids, before the signature over it has verified. */
+#include <errno.h>
+#include <string.h>
+
+#include "header_json.h"
+#include "model.h"
+#include "policy.h"
+#include "secmem.h"
+#include "sign.h"
+
+#define DEK_MAX 32
+
+static const char *kid_or(const char *kid)
+{
+	return kid ? kid : "(none)";
+}
+
+static int verify_signature(struct ctfs_model *m, const struct ctfs_keyprov *kp,
+			    char *err, size_t errlen)
+{
+	struct ctfs_buf signed_text = { 0 };
+	struct ctfs_jwk key = { 0 };
+	char kerr[256] = "";
+	int rc;
+
+	rc = kp->get(kp, CTFS_KTY_OKP, m->ci->sign_kid, &key, kerr, sizeof(kerr));
+	if (rc) {
+		ctfs_seterr(err, errlen, "verification key kid=%s: %s",
+			    kid_or(m->ci->sign_kid), kerr);
+		return rc;
+	}
+	rc = key.has_pub ? ctfs_st_serialize(m->h, ctfs_signature_omit, false, &signed_text)
+			 : -ENOKEY;
+	if (!rc)
+		rc = ctfs_ed25519_verify(key.pub, signed_text.data, signed_text.len,
+					 m->ci->signature);
+	if (rc == -EBADMSG)
+		ctfs_seterr(err, errlen, "header signature does not verify with kid=%s",
+			    kid_or(m->ci->sign_kid));
+	else if (rc)
+		ctfs_seterr(err, errlen, "cannot check the signature with kid=%s: %s",
+			    kid_or(m->ci->sign_kid), strerror(-rc));
+	ctfs_buf_free(&signed_text);
+	ctfs_jwk_clear(&key);
+	return rc;
+}
+
+static int check_master(const struct ctfs_model *m, const struct ctfs_jwk *key,
+			char *err, size_t errlen)
+{
+	if (key->secret && key->secret_len == ctfs_alg_key_len(m->ci->alg))
+		return 0;
+	ctfs_seterr(err, errlen, "master key kid=%s has no %zu-byte secret for %s",
+		    kid_or(m->ci->enc_kid), ctfs_alg_key_len(m->ci->alg),
+		    ctfs_alg_name(m->ci->alg));
+	return -EKEYREJECTED;
+}
+
+static int unwrap_deks(struct ctfs_model *m, const struct ctfs_keyprov *kp,
+		       char *err, size_t errlen)
+{
+	const struct ctfs_ct_info *ci = m->ci;
+	struct ctfs_jwk key = { 0 };
+	char kerr[256] = "";
+	int rc;
+
+	rc = kp->get(kp, CTFS_KTY_OCT, ci->enc_kid, &key, kerr, sizeof(kerr));
+	if (rc) {
+		ctfs_seterr(err, errlen, "master key kid=%s: %s", kid_or(ci->enc_kid), kerr);
+		return rc;
+	}
+	rc = check_master(m, &key, err, errlen);
+	if (!rc && !(m->deks = ctfs_secure_alloc(m->h->n_tensors * DEK_MAX + 1)))
+		rc = -ENOMEM;
+	for (size_t i = 0; !rc && i < ci->n_tensors; i++) {
+		const struct ctfs_ct_tensor *t = &ci->tensors[i];
+
+		if (!t->encrypted)
+			continue;
+		rc = ctfs_aead_open(ci->alg, key.secret, t->key_iv, NULL, 0, t->wrapped_key,
+				    t->wrapped_len, m->deks + i * DEK_MAX, t->key_tag);
+		if (rc) {
+			ctfs_seterr(err, errlen, "tensor '%s': key does not unwrap with master "
+				    "kid=%s (wrong key?)", m->h->tensors[i].name, kid_or(ci->enc_kid));
+			rc = -EKEYREJECTED;
+		}
+	}
+	ctfs_jwk_clear(&key);
+	return rc;
+}
+
+static int unlock_locked(struct ctfs_model *m, const struct ctfs_keyprov *kp,
+			 char *err, size_t errlen)
+{
+	int rc;
+
+	rc = verify_signature(m, kp, err, errlen);
+	if (!rc)
+		rc = ctfs_policy_check(m->ci->policy_local, err, errlen);
+	if (!rc)
+		rc = unwrap_deks(m, kp, err, errlen);
+	if (rc) {
+		ctfs_secure_free(m->deks);
+		m->deks = NULL;
+		return rc;
+	}
+	m->unlocked = true;
+	return 0;
+}
+
+int ctfs_model_unlock(struct ctfs_model *m, const struct ctfs_keyprov *kp,
+		      char *err, size_t errlen)
+{
+	int rc = 0;
+
+	if (!ctfs_model_is_encrypted(m))
+		return 0;
+	pthread_mutex_lock(&m->lock);
+	if (!m->unlocked)
+		rc = unlock_locked(m, kp, err, errlen);
+	pthread_mutex_unlock(&m->lock);
+	return rc;
+}
+
+const uint8_t *ctfs_model_dek(const struct ctfs_model *m, size_t tensor)
+{
+	return m->deks + tensor * DEK_MAX;
+}
