@@ -1,0 +1,220 @@
+/* ctfs SOURCE MOUNTPOINT [-f] [-o opt,...]: mount SOURCE read-only, serving
+ * CryptoTensors files as plaintext safetensors views. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "ctfs_fuse.h"
+#include "keyring.h"
+#include "log.h"
+#include "secmem.h"
+
+#define DEFAULT_CACHE "64M"
+
+struct options {
+	char *source;
+	char *keyring;
+	char *cache_size;
+	int help;
+	int version;
+};
+
+#define OPT(t, p) { t, offsetof(struct options, p), 1 }
+static const struct fuse_opt opt_spec[] = {
+	OPT("keyring=%s", keyring),
+	OPT("cache_size=%s", cache_size),
+	OPT("-h", help),
+	OPT("--help", help),
+	OPT("-V", version),
+	OPT("--version", version),
+	FUSE_OPT_END,
+};
+
+static void usage(const char *prog)
+{
+	printf("usage: %s SOURCE MOUNTPOINT [-f] [-o opt,...]\n\n"
+	       "Mount SOURCE read-only at MOUNTPOINT; CryptoTensors files appear as\n"
+	       "plaintext .safetensors views, decrypted on demand with keys from the\n"
+	       "kernel keyring.\n\n"
+	       "ctfs options:\n"
+	       "    -o keyring=SPEC        keyring holding the ctfs:<kid> keys: @u (default),\n"
+	       "                           @s, @us, @p, a serial number, or a keyring name\n"
+	       "    -o cache_size=SIZE     decrypted chunk cache, locked in memory (default %s;\n"
+	       "                           suffixes K, M, G)\n"
+	       "    -o allow_other,uid=N,gid=N,umask=M   as for other FUSE file systems\n"
+	       "    -f                     stay in the foreground, log to stderr\n\n",
+	       prog, DEFAULT_CACHE);
+}
+
+/* The first positional argument is SOURCE; the rest go to FUSE. */
+static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	struct options *o = data;
+
+	(void)outargs;
+	if (key == FUSE_OPT_KEY_NONOPT && !o->source) {
+		o->source = strdup(arg);
+		return o->source ? 0 : -1;
+	}
+	return 1;
+}
+
+static int parse_size(const char *s, size_t *out)
+{
+	char *end;
+	unsigned long long v;
+	unsigned int shift = 0;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return -EINVAL;
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	}
+	if (*end || v > (SIZE_MAX >> shift))
+		return -EINVAL;
+	*out = (size_t)(v << shift);
+	return 0;
+}
+
+/* No core dumps and no ptrace by other processes of the same user: the
+ * daemon holds keys and plaintext. */
+static void harden(void)
+{
+	struct rlimit none = { 0, 0 };
+
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) || setrlimit(RLIMIT_CORE, &none))
+		ctfs_warn("cannot disable core dumps: %m");
+}
+
+static int setup(struct ctfs_mount *mt, const struct options *o)
+{
+	key_serial_t ring;
+	size_t cache;
+	int rc;
+
+	if (parse_size(o->cache_size ? o->cache_size : DEFAULT_CACHE, &cache)) {
+		fprintf(stderr, "ctfs: bad cache_size '%s'\n", o->cache_size);
+		return -EINVAL;
+	}
+	rc = ctfs_keyring_resolve(o->keyring ? o->keyring : "@u", &ring);
+	if (rc) {
+		fprintf(stderr, "ctfs: cannot find keyring '%s': %s\n",
+			o->keyring ? o->keyring : "@u", strerror(-rc));
+		return rc;
+	}
+	ctfs_keyprov_keyring(&mt->keys, ring);
+	mt->source = realpath(o->source, NULL);
+	mt->src_fd = mt->source ? open(mt->source, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+	if (mt->src_fd < 0) {
+		fprintf(stderr, "ctfs: cannot open source directory '%s': %m\n", o->source);
+		return -errno;
+	}
+	rc = ctfs_cache_new(cache, &mt->cache);
+	if (!rc)
+		rc = ctfs_files_new(&mt->files);
+	return rc;
+}
+
+/* Show SOURCE in mount(8) and /proc/mounts, as other file systems do. */
+static int add_fsname(struct fuse_args *args, const char *source)
+{
+	char opt[PATH_MAX + 16];
+
+	if (strchr(source, ',') || strchr(source, '\\'))
+		source = "ctfs";
+	snprintf(opt, sizeof(opt), "-ofsname=%s", source);
+	return fuse_opt_add_arg(args, opt);
+}
+
+static void teardown(struct ctfs_mount *mt)
+{
+	ctfs_files_free(mt, mt->files);
+	ctfs_cache_free(mt->cache);
+	if (mt->src_fd >= 0)
+		close(mt->src_fd);
+	free(mt->source);
+}
+
+static int run(struct fuse_args *args, struct ctfs_mount *mt)
+{
+	struct fuse_cmdline_opts co = { 0 };
+	struct fuse_loop_config *lc = NULL;
+	struct fuse *f = NULL;
+	int rc = 1;
+
+	if (fuse_parse_cmdline(args, &co) || !co.mountpoint) {
+		fprintf(stderr, "ctfs: no mount point given (see --help)\n");
+		goto out;
+	}
+	ctfs_log_init("ctfs", !co.foreground, co.debug);
+	f = fuse_new(args, &ctfs_fuse_ops, sizeof(ctfs_fuse_ops), mt);
+	if (!f || fuse_mount(f, co.mountpoint))
+		goto out;
+	if (fuse_daemonize(co.foreground) || fuse_set_signal_handlers(fuse_get_session(f)))
+		goto unmount;
+	ctfs_info("mounted %s on %s", mt->source, co.mountpoint);
+	lc = fuse_loop_cfg_create();
+	if (!lc)
+		goto signals;
+	fuse_loop_cfg_set_max_threads(lc, co.max_threads ? co.max_threads : 16);
+	fuse_loop_cfg_set_clone_fd(lc, (unsigned int)co.clone_fd);
+	rc = co.singlethread ? fuse_loop(f) : fuse_loop_mt(f, lc);
+	rc = rc ? 1 : 0;
+	ctfs_info("unmounting %s", co.mountpoint);
+	fuse_loop_cfg_destroy(lc);
+signals:
+	fuse_remove_signal_handlers(fuse_get_session(f));
+unmount:
+	fuse_unmount(f);
+out:
+	if (f)
+		fuse_destroy(f);
+	free(co.mountpoint);
+	return rc;
+}
+
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct ctfs_mount mt = { .src_fd = -1 };
+	struct options o = { 0 };
+	int rc;
+
+	harden();
+	if (fuse_opt_parse(&args, &o, opt_spec, opt_proc))
+		return 1;
+	if (o.help || o.version) {
+		if (o.help)
+			usage(argv[0]);
+		printf("ctfs %s, FUSE library %s\n", PACKAGE_VERSION, fuse_pkgversion());
+		return 0;
+	}
+	if (!o.source) {
+		usage(argv[0]);
+		return 1;
+	}
+	/* read-only; the kernel enforces modes so uid=/gid=/umask= mean what they say */
+	if (fuse_opt_add_arg(&args, "-oro,default_permissions,subtype=ctfs") ||
+	    ctfs_secmem_init() || setup(&mt, &o) || add_fsname(&args, mt.source)) {
+		teardown(&mt);
+		return 1;
+	}
+	rc = run(&args, &mt);
+	teardown(&mt);
+	fuse_opt_free_args(&args);
+	free(o.source);
+	free(o.keyring);
+	free(o.cache_size);
+	return rc;
+}
