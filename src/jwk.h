@@ -1,0 +1,57 @@
+/* JWK keys and key sets as key providers hand them out (FORMATS.md §2 "Keys"):
+ * "oct" master keys for the AEADs and "okp" Ed25519 signing keys. */
+#ifndef CTFS_JWK_H
+#define CTFS_JWK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+enum ctfs_kty { CTFS_KTY_OCT, CTFS_KTY_OKP };
+
+struct ctfs_jwk {
+	enum ctfs_kty kty;
+	char *kid;		/* may be NULL */
+	char *jku;		/* may be NULL */
+	char *alg;		/* as written, may be NULL */
+	uint8_t *secret;	/* oct: k; okp: d (32-byte seed); ctfs_secure_alloc memory; NULL if absent */
+	size_t secret_len;
+	uint8_t pub[32];	/* okp: x */
+	bool has_pub;
+};
+
+/* Parse one JWK object or a {"keys":[...]} set. Base64 may be standard or
+ * URL-safe. kty compares case-insensitively ("oct", "okp"). oct keys: k of
+ * 16 or 32 bytes, matching alg when alg names a ctfs AEAD (another alg is an
+ * error); okp keys: Ed25519 only (crv, if given, "Ed25519"; alg, if given,
+ * "ed25519" or "EdDSA"), d and/or x of 32 bytes, x derived when absent and
+ * checked against d when both are given. Any key that fails these checks
+ * fails the whole set. On success *keys (NULL when n == 0) is freed with
+ * ctfs_jwk_free_set. 0, -EINVAL (with err) or -ENOMEM. */
+int ctfs_jwk_parse_set(const char *text, size_t len, struct ctfs_jwk **keys, size_t *n,
+		       char *err, size_t errlen);
+void ctfs_jwk_free_set(struct ctfs_jwk *keys, size_t n);
+/* Free what a key holds (the secret is wiped) and zero it. */
+void ctfs_jwk_clear(struct ctfs_jwk *k);
+
+/* The first key of type kty whose kid is kid; with kid NULL, the only key of
+ * that type (NULL when there are none or several). */
+const struct ctfs_jwk *ctfs_jwk_find(const struct ctfs_jwk *keys, size_t n, enum ctfs_kty kty,
+				     const char *kid);
+
+/* Append one key as a JWK object (members kty, alg, kid, jku, then x and/or
+ * k/d; standard padded base64). include_private=false leaves out k and d.
+ * When include_private, out holds the secret: the caller wipes it
+ * (sodium_memzero over out->cap) before ctfs_buf_free; out is grown before
+ * the secret is written, so no copy of it is left behind by a realloc.
+ * 0, -EINVAL or -ENOMEM. */
+int ctfs_jwk_to_json(const struct ctfs_jwk *k, bool include_private, struct ctfs_buf *out);
+
+/* A fresh random key: oct of the length of alg (a ctfs AEAD name, stored
+ * canonical), or an okp Ed25519 key (alg NULL or "ed25519"; stored
+ * "ed25519"). kid may be NULL. 0, -EINVAL or -ENOMEM. */
+int ctfs_jwk_generate(struct ctfs_jwk *k, enum ctfs_kty kty, const char *alg, const char *kid);
+
+#endif
