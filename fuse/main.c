@@ -11,7 +11,10 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "ctfs_fuse.h"
+
+#include <fuse_lowlevel.h>
 #include "keyring.h"
 #include "log.h"
 #include "secmem.h"

@@ -24,7 +24,6 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	cfg->attr_timeout = 1.0;
 	cfg->entry_timeout = 1.0;
 	cfg->negative_timeout = 0;
-	cfg->nullpath_ok = 1;
 	/* the page cache is kept or dropped per open (see ctfs_files_open) */
 	cfg->kernel_cache = 0;
 	cfg->auto_cache = 0;
