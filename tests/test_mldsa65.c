@@ -159,6 +159,18 @@ static void tally(struct counts *c, int want, int pass)
 		c->invalid++;
 }
 
+/* Every vector the file announces was run; then the per-file counts. */
+static void report_counts(const cJSON *root, const char *file, unsigned int groups,
+			  const struct counts *cnt)
+{
+	const cJSON *n = cJSON_GetObjectItemCaseSensitive(root, "numberOfTests");
+
+	tap_ok(cJSON_IsNumber(n) && cnt->total > 0 && n->valueint == (int)cnt->total,
+	       "%s: ran all %u of numberOfTests vectors", file, cnt->total);
+	tap_diag("%s: %u groups, %u vectors (%u valid, %u invalid), %u passed", file, groups,
+		 cnt->total, cnt->valid, cnt->invalid, cnt->passed);
+}
+
 /* --- signing vectors (sign_seed and sign_noseed) ---------------------- */
 
 struct signer {
@@ -174,12 +186,15 @@ static void signer_from_group(struct signer *s, const cJSON *group, int seeded,
 			      const char *file)
 {
 	struct hexfield seed, sk, pk;
+	int bad = 0;
 
 	memset(s, 0, sizeof(*s));
-	if (get_hex(group, "privateSeed", &seed) || get_hex(group, "privateKey", &sk) ||
-	    get_hex(group, "publicKey", &pk)) {
+	bad |= get_hex(group, "privateSeed", &seed);
+	bad |= get_hex(group, "privateKey", &sk);
+	bad |= get_hex(group, "publicKey", &pk);
+	if (bad) {
 		s->why = "bad hex in group";
-		return;
+		goto out;
 	}
 	if (pk.present && pk.len == CTFS_MLDSA65_PK_BYTES) {
 		memcpy(s->pk, pk.p, pk.len);
@@ -204,6 +219,7 @@ static void signer_from_group(struct signer *s, const cJSON *group, int seeded,
 		memcpy(s->sk, sk.p, sk.len);
 		s->have_sk = 1;
 	}
+out:
 	free_hex(&seed);
 	free_hex(&sk);
 	free_hex(&pk);
@@ -214,7 +230,7 @@ static void signer_from_group(struct signer *s, const cJSON *group, int seeded,
 static int check_sign_vector(const struct signer *s, const cJSON *test, int want,
 			     char *note, size_t notelen)
 {
-	struct hexfield msg, ctx, mu, sig, rnd;
+	struct hexfield msg = { 0 }, ctx = { 0 }, mu = { 0 }, sig = { 0 }, rnd = { 0 };
 	uint8_t out[CTFS_MLDSA65_SIG_BYTES], mu2[CTFS_MLDSA65_MU_BYTES];
 	int rc, ok = 0;
 
@@ -290,7 +306,7 @@ static void run_sign_file(const char *file, int seeded)
 		cJSON_ArrayForEach(test, cJSON_GetObjectItemCaseSensitive(group, "tests")) {
 			const cJSON *id = cJSON_GetObjectItemCaseSensitive(test, "tcId");
 			int want = expected_valid(test), ok;
-			char note[128];
+			char note[128] = "unknown expected result";
 
 			ok = want >= 0 && check_sign_vector(&s, test, want, note, sizeof(note));
 			tally(&cnt, want, ok);
@@ -302,11 +318,7 @@ static void run_sign_file(const char *file, int seeded)
 		}
 		sodium_memzero(&s, sizeof(s));
 	}
-	tap_ok(cnt.total > 0 && cJSON_GetObjectItemCaseSensitive(root, "numberOfTests") &&
-	       cJSON_GetObjectItemCaseSensitive(root, "numberOfTests")->valueint == (int)cnt.total,
-	       "%s: ran numberOfTests vectors", file);
-	tap_diag("%s: %u groups, %u vectors (%u valid, %u invalid), %u passed", file, groups,
-		 cnt.total, cnt.valid, cnt.invalid, cnt.passed);
+	report_counts(root, file, groups, &cnt);
 	cJSON_Delete(root);
 }
 
@@ -315,7 +327,7 @@ static void run_sign_file(const char *file, int seeded)
 static int check_verify_vector(const struct hexfield *pk, const cJSON *test, int want,
 			       char *note, size_t notelen)
 {
-	struct hexfield msg, ctx, sig;
+	struct hexfield msg = { 0 }, ctx = { 0 }, sig = { 0 };
 	int rc, ok = 0;
 
 	if (get_hex(test, "msg", &msg) || get_hex(test, "ctx", &ctx) || get_hex(test, "sig", &sig)) {
@@ -360,9 +372,11 @@ static void run_verify_file(const char *file)
 		cJSON_ArrayForEach(test, cJSON_GetObjectItemCaseSensitive(group, "tests")) {
 			const cJSON *id = cJSON_GetObjectItemCaseSensitive(test, "tcId");
 			int want = expected_valid(test), ok = 0;
-			char note[128] = "bad public key hex";
+			char note[128] = "unknown expected result";
 
-			if (!bad && want >= 0)
+			if (bad)
+				snprintf(note, sizeof(note), "bad public key hex");
+			else if (want >= 0)
 				ok = check_verify_vector(&pk, test, want, note, sizeof(note));
 			tally(&cnt, want, ok);
 			tap_ok(ok, "%s tcId %d (%s): expect %s, %s", file,
@@ -371,11 +385,7 @@ static void run_verify_file(const char *file)
 		}
 		free_hex(&pk);
 	}
-	tap_ok(cnt.total > 0 && cJSON_GetObjectItemCaseSensitive(root, "numberOfTests") &&
-	       cJSON_GetObjectItemCaseSensitive(root, "numberOfTests")->valueint == (int)cnt.total,
-	       "%s: ran numberOfTests vectors", file);
-	tap_diag("%s: %u groups, %u vectors (%u valid, %u invalid), %u passed", file, groups,
-		 cnt.total, cnt.valid, cnt.invalid, cnt.passed);
+	report_counts(root, file, groups, &cnt);
 	cJSON_Delete(root);
 }
 
@@ -601,7 +611,7 @@ static void run_accumulated_tests(void)
 		return;
 	}
 	run_accumulated(100, (const char *)readme, "100");
-	if (FIELD_TEST_BY_DEFAULT || more)
+	if (FIELD_TEST_BY_DEFAULT || (more && *more))
 		run_field_accumulated((const char *)readme);
 	else
 		tap_ok(1, "accumulated field test # SKIP slow in this build, "
