@@ -43,7 +43,7 @@ static int parse_with(const char *keys, const char *enc, const char *policy, con
 #define TAG "AAAAAAAAAAAAAAAAAAAAAA=="
 #define WRAP "\\\"wrapped_key\\\":\\\"" K32 "\\\",\\\"key_iv\\\":\\\"" IV "\\\",\\\"key_tag\\\":\\\"" TAG "\\\""
 #define POLICY "{\\\"local\\\":\\\"package model\\\\nallow = true\\\"}"
-#define SIG "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=="
+#define SIG "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=="
 /* two tags for 100000 bytes in 65536-byte chunks */
 #define TAGS2 "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
 #define V2ENC(iv, tags) "{\\\"t\\\":{" WRAP ",\\\"base_iv\\\":\\\"" iv "\\\",\\\"tags\\\":\\\"" tags "\\\"}}"
