@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -173,7 +174,8 @@ static int run(struct fuse_args *args, struct ctfs_mount *mt)
 	fuse_loop_cfg_set_max_threads(lc, co.max_threads ? co.max_threads : 16);
 	fuse_loop_cfg_set_clone_fd(lc, (unsigned int)co.clone_fd);
 	rc = co.singlethread ? fuse_loop(f) : fuse_loop_mt(f, lc);
-	rc = rc ? 1 : 0;
+	/* libfuse reports the signal that ended the loop: a requested stop */
+	rc = rc == 0 || rc == SIGTERM || rc == SIGINT || rc == SIGHUP ? 0 : 1;
 	ctfs_info("unmounting %s", co.mountpoint);
 	fuse_loop_cfg_destroy(lc);
 signals:
