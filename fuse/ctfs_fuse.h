@@ -23,9 +23,15 @@ struct ctfs_mount {
 	struct ctfs_keyprov keys;
 	struct ctfs_cache *cache;
 	struct ctfs_files *files;
+	size_t readahead;
+	const char *mountpoint;
 };
 
 extern const struct fuse_operations ctfs_fuse_ops;
+
+/* Raise the kernel readahead of the mount (root only). Must run after the
+ * INIT exchange, which would lower it again: ops call it on first use. */
+void ctfs_tune_readahead(struct ctfs_mount *mt);
 
 /* files.c: mount paths to backing files, and the models behind them. */
 

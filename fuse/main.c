@@ -21,11 +21,13 @@
 #include "secmem.h"
 
 #define DEFAULT_CACHE "64M"
+#define DEFAULT_READAHEAD "4M"
 
 struct options {
 	char *source;
 	char *keyring;
 	char *cache_size;
+	char *readahead;
 	int help;
 	int version;
 };
@@ -34,6 +36,7 @@ struct options {
 static const struct fuse_opt opt_spec[] = {
 	OPT("keyring=%s", keyring),
 	OPT("cache_size=%s", cache_size),
+	OPT("readahead=%s", readahead),
 	OPT("-h", help),
 	OPT("--help", help),
 	OPT("-V", version),
@@ -52,9 +55,10 @@ static void usage(const char *prog)
 	       "                           @s, @us, @p, a serial number, or a keyring name\n"
 	       "    -o cache_size=SIZE     decrypted chunk cache, locked in memory (default %s;\n"
 	       "                           suffixes K, M, G)\n"
+	       "    -o readahead=SIZE      kernel readahead for the mount (default %s)\n"
 	       "    -o allow_other,uid=N,gid=N,umask=M   as for other FUSE file systems\n"
 	       "    -f                     stay in the foreground, log to stderr\n\n",
-	       prog, DEFAULT_CACHE);
+	       prog, DEFAULT_CACHE, DEFAULT_READAHEAD);
 }
 
 /* The first positional argument is SOURCE; the rest go to FUSE. */
@@ -107,8 +111,9 @@ static int setup(struct ctfs_mount *mt, const struct options *o)
 	size_t cache;
 	int rc;
 
-	if (parse_size(o->cache_size ? o->cache_size : DEFAULT_CACHE, &cache)) {
-		fprintf(stderr, "ctfs: bad cache_size '%s'\n", o->cache_size);
+	if (parse_size(o->cache_size ? o->cache_size : DEFAULT_CACHE, &cache) ||
+	    parse_size(o->readahead ? o->readahead : DEFAULT_READAHEAD, &mt->readahead)) {
+		fprintf(stderr, "ctfs: bad cache_size or readahead\n");
 		return -EINVAL;
 	}
 	rc = ctfs_keyring_resolve(o->keyring ? o->keyring : "@u", &ring);
@@ -165,6 +170,7 @@ static int run(struct fuse_args *args, struct ctfs_mount *mt)
 	f = fuse_new(args, &ctfs_fuse_ops, sizeof(ctfs_fuse_ops), mt);
 	if (!f || fuse_mount(f, co.mountpoint))
 		goto out;
+	mt->mountpoint = co.mountpoint;
 	if (fuse_daemonize(co.foreground) || fuse_set_signal_handlers(fuse_get_session(f)))
 		goto unmount;
 	ctfs_info("mounted %s on %s", mt->source, co.mountpoint);
@@ -221,5 +227,6 @@ int main(int argc, char *argv[])
 	free(o.source);
 	free(o.keyring);
 	free(o.cache_size);
+	free(o.readahead);
 	return rc;
 }

@@ -15,7 +15,10 @@
 
 static struct ctfs_mount *mount_state(void)
 {
-	return fuse_get_context()->private_data;
+	struct ctfs_mount *mt = fuse_get_context()->private_data;
+
+	ctfs_tune_readahead(mt);
+	return mt;
 }
 
 static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
