@@ -1,0 +1,227 @@
+/* ctfs-tool key add|list|remove: JWKs in the kernel keyring, where the ctfs
+ * daemon looks them up by kid ("user" keys described "ctfs:<kid>"). */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "keyring.h"
+#include "tool.h"
+
+static void help(FILE *out)
+{
+	fputs("Usage: ctfs-tool key add [--keyring K] [--with-private] FILE|-\n"
+	      "       ctfs-tool key list [--keyring K]\n"
+	      "       ctfs-tool key remove [--keyring K] KID\n"
+	      "\n"
+	      "Manage the keys ctfs reads from the kernel keyring. Each key is a \"user\"\n"
+	      "key described \"ctfs:<kid>\" (\"ctfs:default\" for a key without kid)\n"
+	      "whose payload is the JWK.\n"
+	      "\n"
+	      "  add      store every key of a JWK or a JWK set ({\"keys\":[...]}) read from\n"
+	      "           FILE, or from standard input with '-'. A master key (oct) is stored\n"
+	      "           with its k; a signing key (okp) without its private d, which\n"
+	      "           ctfs does not need, unless --with-private is given (for\n"
+	      "           encrypting with keys from the keyring). A key with the same kid\n"
+	      "           is replaced.\n"
+	      "  list     kid, type, algorithm and whether a secret is stored, for each\n"
+	      "           ctfs key linked in the keyring. Key material is never printed.\n"
+	      "  remove   unlink the key KID from the keyring.\n"
+	      "\n"
+	      "Options:\n"
+	      "  -k, --keyring K     @u (user keyring, the default), @s, @us, @p, @t,\n"
+	      "                      a keyring serial, or %:NAME / NAME for a named keyring\n"
+	      "                      reachable from the session keyring\n"
+	      "  -p, --with-private  add: also store the d of okp keys\n"
+	      "  -h, --help          this text\n", out);
+}
+
+struct key_opts {
+	const char *keyring;
+	bool with_private;
+};
+
+/* Options of every key subcommand; returns the index of the first operand. */
+static int parse(int argc, char **argv, const char *cmd, struct key_opts *o, bool add)
+{
+	static const struct option longopts[] = {
+		{ "keyring", required_argument, NULL, 'k' },
+		{ "with-private", no_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "k:ph", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'k':
+			o->keyring = optarg;
+			break;
+		case 'p':
+			if (!add)
+				return -tool_usage(cmd, "--with-private only applies to 'key add'");
+			o->with_private = true;
+			break;
+		default:
+			return -tool_usage(cmd, "unknown option or missing argument: %s",
+					   argv[optind - 1]);
+		}
+	}
+	return optind;
+}
+
+static int open_ring(const struct key_opts *o, key_serial_t *ring)
+{
+	const char *spec = o->keyring ? o->keyring : "@u";
+	int rc = ctfs_keyring_resolve(spec, ring);
+
+	if (rc)
+		tool_err("keyring %s: %s", spec, strerror(-rc));
+	return rc;
+}
+
+static const char *kty_name(enum ctfs_kty kty)
+{
+	return kty == CTFS_KTY_OCT ? "oct" : "okp";
+}
+
+/* Two keys of one set must not land on the same description. */
+static int check_unique_kids(const struct ctfs_jwk *keys, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = i + 1; j < n; j++) {
+			const char *a = keys[i].kid ? keys[i].kid : CTFS_KEYRING_DEFAULT_KID;
+			const char *b = keys[j].kid ? keys[j].kid : CTFS_KEYRING_DEFAULT_KID;
+
+			if (!strcmp(a, b)) {
+				tool_err("two keys would both be stored as ctfs:%s; give them distinct kids",
+					 a);
+				return -EINVAL;
+			}
+		}
+	}
+	return 0;
+}
+
+static int key_add(int argc, char **argv)
+{
+	struct key_opts o = { 0 };
+	struct ctfs_jwk *keys = NULL;
+	key_serial_t ring, id;
+	size_t n = 0;
+	int first = parse(argc, argv, "key add", &o, true), rc;
+
+	if (first < 0)
+		return -first;
+	if (argc - first != 1)
+		return tool_usage("key add", "expected one FILE (or '-' for standard input)");
+	if (open_ring(&o, &ring))
+		return TOOL_FAIL;
+	if (tool_load_jwks(argv[first], &keys, &n))
+		return TOOL_FAIL;
+	rc = n ? check_unique_kids(keys, n) : (tool_err("%s: no key", argv[first]), -EINVAL);
+	for (size_t i = 0; !rc && i < n; i++) {
+		const struct ctfs_jwk *k = &keys[i];
+		bool priv = o.with_private || k->kty == CTFS_KTY_OCT;
+		const char *kid = k->kid ? k->kid : CTFS_KEYRING_DEFAULT_KID;
+
+		rc = ctfs_keyring_add_jwk(ring, k, o.with_private, &id);
+		if (rc) {
+			tool_err("cannot add ctfs:%s: %s", kid, strerror(-rc));
+			break;
+		}
+		printf("added ctfs:%s (%s%s%s, %s) as key %d\n", kid, kty_name(k->kty),
+		       k->alg ? " " : "", k->alg ? k->alg : "",
+		       priv && k->secret ? "with secret" : "public only", (int)id);
+	}
+	ctfs_jwk_free_set(keys, n);
+	return rc ? TOOL_FAIL : TOOL_OK;
+}
+
+static int print_key(void *arg, const char *kid, const struct ctfs_jwk *k)
+{
+	(void)arg;
+	if (!k) {
+		printf("%s\t?\t?\tunreadable\n", kid);
+		return 0;
+	}
+	printf("%s\t%s\t%s\t%s\n", kid, kty_name(k->kty), k->alg ? k->alg : "-",
+	       k->secret_len ? "secret" : "public");
+	return 0;
+}
+
+static int key_list(int argc, char **argv)
+{
+	struct key_opts o = { 0 };
+	key_serial_t ring;
+	int first = parse(argc, argv, "key list", &o, false), rc;
+
+	if (first < 0)
+		return -first;
+	if (argc != first)
+		return tool_usage("key list", "unexpected argument '%s'", argv[first]);
+	if (open_ring(&o, &ring))
+		return TOOL_FAIL;
+	rc = ctfs_keyring_list(ring, print_key, NULL);
+	if (rc) {
+		tool_err("cannot list keyring: %s", strerror(-rc));
+		return TOOL_FAIL;
+	}
+	return TOOL_OK;
+}
+
+static int key_remove(int argc, char **argv)
+{
+	struct key_opts o = { 0 };
+	key_serial_t ring;
+	int first = parse(argc, argv, "key remove", &o, false), rc;
+
+	if (first < 0)
+		return -first;
+	if (argc - first != 1)
+		return tool_usage("key remove", "expected one KID");
+	if (open_ring(&o, &ring))
+		return TOOL_FAIL;
+	rc = ctfs_keyring_remove(ring, argv[first]);
+	if (rc) {
+		tool_err("cannot remove ctfs:%s: %s", argv[first],
+			 rc == -ENOKEY ? "no such key in this keyring" : strerror(-rc));
+		return TOOL_FAIL;
+	}
+	printf("removed ctfs:%s\n", argv[first]);
+	return TOOL_OK;
+}
+
+static int run(int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		int (*fn)(int, char **);
+	} subs[] = {
+		{ "add", key_add },
+		{ "list", key_list },
+		{ "remove", key_remove },
+	};
+
+	if (argc < 2) {
+		help(stderr);
+		return TOOL_USAGE;
+	}
+	if (tool_wants_help(argc, argv)) {
+		help(stdout);
+		return TOOL_OK;
+	}
+	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
+		if (!strcmp(argv[1], subs[i].name))
+			return subs[i].fn(argc - 1, argv + 1);
+	return tool_usage("key", "unknown subcommand '%s' (add, list, remove)", argv[1]);
+}
+
+const struct tool_cmd tool_cmd_key = {
+	.name = "key",
+	.summary = "add, list or remove keys in the kernel keyring",
+	.run = run,
+	.help = help,
+};
