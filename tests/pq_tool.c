@@ -7,6 +7,11 @@
  *   pq_tool mlkem-encaps PK            -> ct, ss
  *   pq_tool mlkem-encaps-derand PK M   -> ct, ss
  *   pq_tool mlkem-decaps SK CT         -> ss
+ *   pq_tool mldsa-keygen               -> pk, sk
+ *   pq_tool mldsa-keygen-seed SEED     -> pk, sk   (SEED = xi, 32 bytes)
+ *   pq_tool mldsa-sign SK MSG          -> sig      (hedged, empty context)
+ *   pq_tool mldsa-sign-det SK MSG      -> sig      (deterministic, empty context)
+ *   pq_tool mldsa-verify PK MSG SIG    -> nothing; exit 0 iff the signature is valid
  *
  * Values are hex, one per output line. An argument "-" is read as one line
  * from standard input instead. Exit status: 0 done, 1 the operation refused
@@ -20,6 +25,7 @@
 
 #include <sodium.h>
 
+#include "pq/mldsa65.h"
 #include "pq/mlkem768.h"
 
 struct arg {
@@ -180,6 +186,94 @@ static int cmd_mlkem_decaps(char **argv)
 	return rc;
 }
 
+/* A random ML-DSA-65 key pair, or the one derived from seed when not NULL. */
+static int mldsa_keygen(const struct arg *seed)
+{
+	static uint8_t pk[CTFS_MLDSA65_PK_BYTES], sk[CTFS_MLDSA65_SK_BYTES];
+	int rc;
+
+	if (seed)
+		rc = ctfs_mldsa65_keypair_from_seed(pk, sk, seed->p);
+	else
+		rc = ctfs_mldsa65_keypair(pk, sk);
+	if (!rc)
+		rc = put_hex(pk, sizeof(pk));
+	if (!rc)
+		rc = put_hex(sk, sizeof(sk));
+	sodium_memzero(sk, sizeof(sk));
+	return rc;
+}
+
+static int cmd_mldsa_keygen(char **argv)
+{
+	(void)argv;
+	return mldsa_keygen(NULL);
+}
+
+static int cmd_mldsa_keygen_seed(char **argv)
+{
+	struct arg seed;
+	int rc;
+
+	rc = get_hex(&seed, argv[0], CTFS_MLDSA65_SEED_BYTES);
+	if (!rc)
+		rc = mldsa_keygen(&seed);
+	arg_free(&seed);
+	return rc;
+}
+
+/* Signs with the empty context; hedged with fresh randomness unless
+ * deterministic. */
+static int mldsa_sign(char **argv, int deterministic)
+{
+	static uint8_t sig[CTFS_MLDSA65_SIG_BYTES];
+	uint8_t rnd[CTFS_MLDSA65_RND_BYTES];
+	struct arg sk, msg = { 0 };
+	int rc;
+
+	randombytes_buf(rnd, sizeof(rnd));
+	rc = get_hex(&sk, argv[0], CTFS_MLDSA65_SK_BYTES);
+	if (!rc)
+		rc = get_hex(&msg, argv[1], 0);
+	if (!rc)
+		rc = ctfs_mldsa65_sign(sig, msg.p, msg.len, NULL, 0, sk.p,
+				       deterministic ? NULL : rnd);
+	if (!rc)
+		rc = put_hex(sig, sizeof(sig));
+	sodium_memzero(rnd, sizeof(rnd));
+	arg_free(&sk);
+	arg_free(&msg);
+	return rc;
+}
+
+static int cmd_mldsa_sign(char **argv)
+{
+	return mldsa_sign(argv, 0);
+}
+
+static int cmd_mldsa_sign_det(char **argv)
+{
+	return mldsa_sign(argv, 1);
+}
+
+static int cmd_mldsa_verify(char **argv)
+{
+	struct arg pk, msg = { 0 }, sig = { 0 };
+	int rc;
+
+	rc = get_hex(&pk, argv[0], CTFS_MLDSA65_PK_BYTES);
+	if (!rc)
+		rc = get_hex(&msg, argv[1], 0);
+	if (!rc)
+		rc = get_hex(&sig, argv[2], 0);
+	if (!rc)
+		rc = ctfs_mldsa65_verify(sig.p, sig.len, msg.p, msg.len, NULL, 0, pk.p);
+	arg_free(&pk);
+	arg_free(&msg);
+	arg_free(&sig);
+	return rc;
+}
+
 static const struct command {
 	const char *name;
 	int nargs;
@@ -191,6 +285,11 @@ static const struct command {
 	{ "mlkem-encaps", 1, "PKHEX", cmd_mlkem_encaps },
 	{ "mlkem-encaps-derand", 2, "PKHEX MHEX", cmd_mlkem_encaps_derand },
 	{ "mlkem-decaps", 2, "SKHEX CTHEX", cmd_mlkem_decaps },
+	{ "mldsa-keygen", 0, "", cmd_mldsa_keygen },
+	{ "mldsa-keygen-seed", 1, "SEEDHEX", cmd_mldsa_keygen_seed },
+	{ "mldsa-sign", 2, "SKHEX MSGHEX", cmd_mldsa_sign },
+	{ "mldsa-sign-det", 2, "SKHEX MSGHEX", cmd_mldsa_sign_det },
+	{ "mldsa-verify", 3, "PKHEX MSGHEX SIGHEX", cmd_mldsa_verify },
 };
 
 static int usage(void)

@@ -1,7 +1,8 @@
-"""Cross-checks our ML-KEM-768 (tests/pq_tool) against an independent
-implementation, @noble/post-quantum from npm, on fresh random inputs:
-keys and ciphertexts made on either side must work on the other, and the
-deterministic entry points must agree byte for byte.
+"""Cross-checks our ML-KEM-768 and ML-DSA-65 (tests/pq_tool) against an
+independent implementation, @noble/post-quantum from npm, on fresh random
+inputs: keys, ciphertexts and signatures made on either side must work on the
+other, tampered signatures must fail on both, and the deterministic entry
+points must agree byte for byte.
 
 Needs node and npm (and the npm registry); without them the tests skip,
 except under CI (env CI set), where they fail."""
@@ -49,6 +50,41 @@ process.stdout.write(JSON.stringify(out));
 """
 
 
+# The same for ML-DSA-65, pure mode with the empty context. verify answers
+# false rather than an error when noble throws on a malformed signature.
+NODE_DSA_DRIVER = r"""
+import { readFileSync } from 'node:fs';
+import { ml_dsa65 } from '%(module)s';
+const hex = (b) => Buffer.from(b).toString('hex');
+const bin = (h) => Uint8Array.from(Buffer.from(h, 'hex'));
+const out = [];
+for (const op of JSON.parse(readFileSync(0, 'utf8'))) {
+    try {
+        if (op.op === 'keygen') {
+            const k = op.seed ? ml_dsa65.keygen(bin(op.seed)) : ml_dsa65.keygen();
+            out.push({ pk: hex(k.publicKey), sk: hex(k.secretKey) });
+        } else if (op.op === 'sign') {
+            const opts = op.det ? { extraEntropy: false } : {};
+            out.push({ sig: hex(ml_dsa65.sign(bin(op.msg), bin(op.sk), opts)) });
+        } else if (op.op === 'verify') {
+            let ok;
+            try {
+                ok = ml_dsa65.verify(bin(op.sig), bin(op.msg), bin(op.pk));
+            } catch (err) {
+                ok = false;
+            }
+            out.push({ ok: ok });
+        } else {
+            out.push({ error: 'unknown op ' + op.op });
+        }
+    } catch (err) {
+        out.push({ error: String(err) });
+    }
+}
+process.stdout.write(JSON.stringify(out));
+"""
+
+
 def need(cond, why):
     """Skip where something is missing, but fail under CI."""
     if not cond:
@@ -57,18 +93,20 @@ def need(cond, why):
         pytest.skip(why)
 
 
-def mlkem_module(pkgdir):
-    """The import specifier of the ML-KEM module, from the package's exports."""
+def noble_module(pkgdir, name):
+    """The import specifier of module name (e.g. ml-kem), from the package's
+    exports."""
     with open(os.path.join(pkgdir, "package.json")) as f:
         exports = json.load(f).get("exports") or {}
-    for sub in ("./ml-kem.js", "./ml-kem"):
+    for sub in ("./%s.js" % name, "./" + name):
         if sub in exports:
             return "@noble/post-quantum/" + sub[2:]
     return None
 
 
 @pytest.fixture(scope="module")
-def noble(tmp_path_factory):
+def noble_pkg(tmp_path_factory):
+    """node and a directory with @noble/post-quantum installed, once per module."""
     node, npm = shutil.which("node"), shutil.which("npm")
     need(node and npm, "node and npm are needed for the noble cross-check")
     tmp = tmp_path_factory.mktemp("noble")
@@ -79,10 +117,17 @@ def noble(tmp_path_factory):
     except subprocess.TimeoutExpired:
         ok, why = False, "timed out"
     need(ok, "npm install @noble/post-quantum failed: " + why)
-    module = mlkem_module(os.path.join(str(tmp), "node_modules", "@noble", "post-quantum"))
-    assert module, "@noble/post-quantum exports no ml-kem module"
-    driver = tmp / "driver.mjs"   # beside node_modules, so the import resolves
-    driver.write_text(NODE_DRIVER % {"module": module})
+    return node, tmp
+
+
+def noble_runner(noble_pkg, name, driver_text):
+    """A function running a list of ops through driver_text (importing noble's
+    module name) in one node process."""
+    node, tmp = noble_pkg
+    module = noble_module(os.path.join(str(tmp), "node_modules", "@noble", "post-quantum"), name)
+    assert module, "@noble/post-quantum exports no %s module" % name
+    driver = tmp / ("driver-%s.mjs" % name)   # beside node_modules, so the import resolves
+    driver.write_text(driver_text % {"module": module})
 
     def run(ops):
         p = subprocess.run([node, str(driver)], input=json.dumps(ops).encode(),
@@ -97,14 +142,40 @@ def noble(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def ours():
+def noble(noble_pkg):
+    return noble_runner(noble_pkg, "ml-kem", NODE_DRIVER)
+
+
+@pytest.fixture(scope="module")
+def noble_dsa(noble_pkg):
+    return noble_runner(noble_pkg, "ml-dsa", NODE_DSA_DRIVER)
+
+
+@pytest.fixture(scope="module")
+def pq_tool():
     exe = os.path.join(BUILD, "tests", "pq_tool")
     need(os.access(exe, os.X_OK), "%s is not built (make check builds it)" % exe)
+    return exe
 
+
+@pytest.fixture(scope="module")
+def ours(pq_tool):
     def run(*args):
-        p = subprocess.run([exe] + list(args), capture_output=True, timeout=60)
+        p = subprocess.run([pq_tool] + list(args), capture_output=True, timeout=60)
         assert p.returncode == 0, "pq_tool %s: %s" % (args[0], p.stderr.decode(errors="replace"))
         return p.stdout.decode().split()
+    return run
+
+
+@pytest.fixture(scope="module")
+def our_verify(pq_tool):
+    """pq_tool mldsa-verify: True for exit 0, False for exit 1 (rejected)."""
+    def run(pk, msg, sig):
+        p = subprocess.run([pq_tool, "mldsa-verify", pk, msg, sig], capture_output=True,
+                           timeout=60)
+        assert p.returncode in (0, 1), "pq_tool mldsa-verify: exit %d: %s" % (
+            p.returncode, p.stderr.decode(errors="replace"))
+        return p.returncode == 0
     return run
 
 
@@ -169,3 +240,63 @@ def test_implicit_rejection_keys_agree(ours, noble):
         ops.append({"op": "decaps", "sk": sk, "ct": ct})
         mine.append(bad_ss)
     assert [d["ss"] for d in noble(ops)] == mine
+
+
+# --- ML-DSA-65 ---------------------------------------------------------------
+
+def tampered(sig_hex, i):
+    """The signature with one bit flipped: in c~, in z or in the hint bytes."""
+    sig = bytearray(bytes.fromhex(sig_hex))
+    pos = (0, 48 + 97 * (i + 1), len(sig) - 1 - i)[i % 3]
+    sig[pos] ^= 1 << (i % 8)
+    return sig.hex()
+
+
+def test_mldsa_our_signatures_verify_on_noble(ours, noble_dsa):
+    keys = [ours("mldsa-keygen") for _ in range(ROUNDS)]
+    msgs = [rand(i * 37) for i in range(ROUNDS)]   # includes the empty message
+    sigs = [ours("mldsa-sign", sk, m)[0] for (_, sk), m in zip(keys, msgs)]
+    ops = []
+    for (pk, _), m, sig in zip(keys, msgs, sigs):
+        ops.append({"op": "verify", "pk": pk, "msg": m, "sig": sig})
+    for i, ((pk, _), m, sig) in enumerate(zip(keys, msgs, sigs)):
+        ops.append({"op": "verify", "pk": pk, "msg": m, "sig": tampered(sig, i)})
+        ops.append({"op": "verify", "pk": pk, "msg": m + "00", "sig": sig})
+    res = [r["ok"] for r in noble_dsa(ops)]
+    assert res[:ROUNDS] == [True] * ROUNDS
+    assert res[ROUNDS:] == [False] * (2 * ROUNDS)
+
+
+def test_mldsa_noble_signatures_verify_here(noble_dsa, our_verify):
+    keys = noble_dsa([{"op": "keygen"} for _ in range(ROUNDS)])
+    msgs = [rand(i * 37) for i in range(ROUNDS)]
+    sigs = noble_dsa([{"op": "sign", "sk": k["sk"], "msg": m} for k, m in zip(keys, msgs)])
+    for i, (k, m, s) in enumerate(zip(keys, msgs, sigs)):
+        assert our_verify(k["pk"], m, s["sig"])
+        assert not our_verify(k["pk"], m, tampered(s["sig"], i))
+        assert not our_verify(k["pk"], m + "00", s["sig"])
+
+
+def test_mldsa_keys_work_across(ours, noble_dsa, our_verify):
+    """Each side signs with a secret key the other side generated."""
+    mine = [ours("mldsa-keygen") for _ in range(ROUNDS)]
+    theirs = noble_dsa([{"op": "keygen"} for _ in range(ROUNDS)])
+    msg = rand(64)
+    sigs = noble_dsa([{"op": "sign", "sk": sk, "msg": msg} for _, sk in mine])
+    for (pk, _), s in zip(mine, sigs):
+        assert our_verify(pk, msg, s["sig"])
+    ops = [{"op": "verify", "pk": k["pk"], "msg": msg, "sig": ours("mldsa-sign", k["sk"], msg)[0]}
+           for k in theirs]
+    assert [r["ok"] for r in noble_dsa(ops)] == [True] * ROUNDS
+
+
+def test_mldsa_deterministic_keygen_and_sign_agree(ours, noble_dsa):
+    seeds = [rand(32) for _ in range(ROUNDS)]
+    msgs = [rand(i * 53) for i in range(ROUNDS)]
+    theirs = noble_dsa([{"op": "keygen", "seed": s} for s in seeds])
+    mine = [ours("mldsa-keygen-seed", s) for s in seeds]
+    assert [[k["pk"], k["sk"]] for k in theirs] == mine
+    theirs = noble_dsa([{"op": "sign", "sk": sk, "msg": m, "det": True}
+                        for (_, sk), m in zip(mine, msgs)])
+    assert [s["sig"] for s in theirs] == \
+        [ours("mldsa-sign-det", sk, m)[0] for (_, sk), m in zip(mine, msgs)]
