@@ -24,7 +24,9 @@ static struct ctfs_mount *mount_state(void)
 static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
 	(void)conn;
-	cfg->attr_timeout = 1.0;
+	/* sizes must follow a backing file that is replaced (its view size
+	 * changes): attributes are always asked for, and they are cheap */
+	cfg->attr_timeout = 0;
 	cfg->entry_timeout = 1.0;
 	cfg->negative_timeout = 0;
 	/* the page cache is kept or dropped per open (see ctfs_files_open) */
