@@ -155,6 +155,7 @@ def pytest_sessionfinish(session, exitstatus):
     if not os.environ.get("CTFS_TAP"):
         return
     out = sys.__stdout__
+    out.write("\n")    # pytest's progress line has no newline of its own
     for i, (name, outcome, why) in enumerate(_results, 1):
         if outcome == "passed":
             out.write("ok %d - %s\n" % (i, name))
