@@ -134,6 +134,12 @@ int ctfs_model_load(int dirfd, const char *path, const char *name,
 		free(m);
 		return -ENOMEM;
 	}
+	if (pthread_mutex_init(&m->stream_lock, NULL)) {
+		pthread_mutex_destroy(&m->lock);
+	pthread_mutex_destroy(&m->stream_lock);
+		free(m);
+		return -ENOMEM;
+	}
 	m->name = strdup(name);
 	m->fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (!m->name || m->fd < 0 || fstat(m->fd, &m->id)) {
@@ -173,6 +179,7 @@ void ctfs_model_put(struct ctfs_model *m)
 	if (m->fd >= 0)
 		close(m->fd);
 	pthread_mutex_destroy(&m->lock);
+	pthread_mutex_destroy(&m->stream_lock);
 	free(m->name);
 	free(m);
 }

@@ -33,7 +33,8 @@ struct ctfs_model {
 	uint64_t view_size;
 	uint8_t *deks;                /* locked: n_tensors * 32 bytes, after unlock */
 	bool unlocked;
-	pthread_mutex_t lock;         /* serialises unlocking and first checks of v1 tensors */
+	pthread_mutex_t lock;         /* serialises unlocking */
+	pthread_mutex_t stream_lock;  /* serialises first checks of v1 tensors (long) */
 	struct ctfs_stream_state **streams; /* per tensor, v1 only, built lazily */
 };
 

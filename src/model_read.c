@@ -88,14 +88,14 @@ static int ensure_verified(struct ctfs_model *m, size_t t, const struct ctfs_str
 {
 	int rc = 0;
 
-	pthread_mutex_lock(&m->lock);
+	pthread_mutex_lock(&m->stream_lock);
 	if (!m->streams[t]) {
 		rc = ctfs_stream_verify(msg, m->ci->tensors[t].tags, &m->streams[t]);
 		if (rc == -EBADMSG)
 			ctfs_err("%s: tensor '%s' fails its tag (tampered or corrupt)", m->name,
 				 m->h->tensors[t].name);
 	}
-	pthread_mutex_unlock(&m->lock);
+	pthread_mutex_unlock(&m->stream_lock);
 	return rc ? -EIO : 0;
 }
 
