@@ -136,7 +136,6 @@ int ctfs_model_load(int dirfd, const char *path, const char *name,
 	}
 	if (pthread_mutex_init(&m->stream_lock, NULL)) {
 		pthread_mutex_destroy(&m->lock);
-	pthread_mutex_destroy(&m->stream_lock);
 		free(m);
 		return -ENOMEM;
 	}
