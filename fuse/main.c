@@ -105,6 +105,30 @@ static void harden(void)
 		ctfs_warn("cannot disable core dumps: %m");
 }
 
+/* The cache lives in locked memory. An unprivileged user often may lock
+ * only a few MiB: raise the soft limit as far as allowed, then fit the cache
+ * under it (leaving room for keys) rather than fail every read later. */
+static size_t fit_memlock(size_t cache)
+{
+	const size_t keys_room = 4u << 20;
+	struct rlimit rl;
+	size_t fit;
+
+	if (getrlimit(RLIMIT_MEMLOCK, &rl) || rl.rlim_cur == RLIM_INFINITY)
+		return cache;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (!setrlimit(RLIMIT_MEMLOCK, &rl) && rl.rlim_cur == RLIM_INFINITY)
+			return cache;
+	}
+	if (rl.rlim_cur >= cache + keys_room)
+		return cache;
+	fit = rl.rlim_cur > 2 * keys_room ? rl.rlim_cur - keys_room : rl.rlim_cur / 2;
+	fprintf(stderr, "ctfs: RLIMIT_MEMLOCK is %llu KiB: cache_size lowered to %zu KiB\n",
+		(unsigned long long)rl.rlim_cur >> 10, fit >> 10);
+	return fit;
+}
+
 static int setup(struct ctfs_mount *mt, const struct options *o)
 {
 	key_serial_t ring;
@@ -129,7 +153,7 @@ static int setup(struct ctfs_mount *mt, const struct options *o)
 		fprintf(stderr, "ctfs: cannot open source directory '%s': %m\n", o->source);
 		return -errno;
 	}
-	rc = ctfs_cache_new(cache, &mt->cache);
+	rc = ctfs_cache_new(fit_memlock(cache), &mt->cache);
 	if (!rc)
 		rc = ctfs_files_new(&mt->files);
 	return rc;
