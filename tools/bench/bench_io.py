@@ -1,0 +1,214 @@
+"""The measurements themselves: each function reads one file one way and
+returns what it timed. Nothing here knows about mounts."""
+
+import hashlib
+import json
+import mmap
+import os
+import random
+import shutil
+import struct
+import subprocess
+import time
+
+import numpy as np
+
+READ_BUF = 1 << 20
+NP_DTYPES = {"F32": np.float32, "BF16": np.uint16}   # bf16 moved as raw 16-bit words
+
+
+def header(path):
+    with open(path, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        return json.loads(f.read(n)), 8 + n
+
+
+def _tensors(hdr):
+    return [(name, t) for name, t in hdr.items() if name != "__metadata__"]
+
+
+def seq_read(path, buf):
+    """Seconds to read the whole file with len(buf)-byte reads into buf."""
+    mv = memoryview(buf)
+    t0 = time.perf_counter()
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        total = 0
+        while True:
+            n = os.readv(fd, [mv])
+            if n <= 0:
+                break
+            total += n
+    finally:
+        os.close(fd)
+    return time.perf_counter() - t0, total
+
+
+def warm(path):
+    """Bring path into the page cache (the hot baseline, or the backing file
+    of a cold mount)."""
+    seq_read(path, bytearray(READ_BUF))
+
+
+def evict(path):
+    """Drop path's clean pages from the page cache, and no other file's."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def resident_fraction(path):
+    """Share of path in the page cache (fincore), or None if unknown."""
+    exe = shutil.which("fincore")
+    if not exe:
+        return None
+    p = subprocess.run([exe, "--bytes", "--noheadings", "--output", "RES,SIZE", path],
+                       capture_output=True, text=True)
+    try:
+        res, size = (int(x) for x in p.stdout.split())
+    except ValueError:
+        return None
+    return res / size if size else 1.0
+
+
+class Scratch:
+    """Destination memory for the loaders, allocated and touched once, so
+    that no figure pays for first-touch page faults of anonymous memory."""
+
+    def __init__(self, size):
+        self.buf = bytearray(max(size, 1))
+        self.np = np.frombuffer(self.buf, dtype=np.uint8)
+        self.np[::4096] = 1
+
+
+def load_numpy(path, scratch):
+    """safetensors' way with numpy: map the file once, then materialise
+    every tensor (copy it out of the mapping, which faults every page in)."""
+    t0 = time.perf_counter()
+    hdr, start = header(path)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        mm = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+    finally:
+        os.close(fd)
+    try:
+        for _, t in _tensors(hdr):
+            b, e = t["data_offsets"]
+            dt = np.dtype(NP_DTYPES[t["dtype"]])
+            src = np.frombuffer(mm, dtype=dt, count=(e - b) // dt.itemsize, offset=start + b)
+            dst = scratch.np[:e - b].view(dt)
+            np.copyto(dst, src)
+            del src
+    finally:
+        mm.close()
+    return time.perf_counter() - t0
+
+
+def load_torch(path, scratch):
+    """A loader that reads each tensor's bytes with one pread and wraps them
+    with torch.frombuffer (no whole-file buffer: bounded at any size)."""
+    import torch
+    dtypes = {"F32": torch.float32, "BF16": torch.bfloat16}
+    mv = memoryview(scratch.buf)
+    t0 = time.perf_counter()
+    hdr, start = header(path)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        for _, t in _tensors(hdr):
+            b, e = t["data_offsets"]
+            got = 0
+            while got < e - b:
+                n = os.preadv(fd, [mv[got:e - b]], start + b + got)
+                if n <= 0:
+                    raise OSError("short read in %s at %d" % (path, start + b + got))
+                got += n
+            x = torch.frombuffer(scratch.buf, dtype=dtypes[t["dtype"]],
+                                 count=(e - b) // (4 if t["dtype"] == "F32" else 2))
+            x.view(t["shape"])
+    finally:
+        os.close(fd)
+    return time.perf_counter() - t0
+
+
+def random_offsets(start, size, count, seed):
+    """count 4 KiB-aligned offsets in the tensor data of a file of size
+    bytes whose data starts at start."""
+    first = (start + 4095) // 4096
+    last = max(first, size // 4096 - 1)
+    rnd = random.Random(seed)
+    return [4096 * rnd.randint(first, last) for _ in range(count)]
+
+
+def random_reads(path, offsets):
+    """Latency in microseconds of each 4 KiB pread, in order."""
+    fd = os.open(path, os.O_RDONLY)
+    lat = []
+    try:
+        size = os.fstat(fd).st_size
+        for off in offsets:
+            t0 = time.perf_counter_ns()
+            n = len(os.pread(fd, 4096, off))
+            t1 = time.perf_counter_ns()
+            if n != min(4096, size - off):
+                raise OSError("short read in %s at %d" % (path, off))
+            lat.append((t1 - t0) / 1000.0)
+    finally:
+        os.close(fd)
+    return lat
+
+
+def percentile(values, p):
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(p / 100.0 * (len(s) - 1))))]
+
+
+def open_to_first_byte(path):
+    """Milliseconds from open() to the first byte, and to the first byte of
+    the first tensor (header read and parsed, as a loader does)."""
+    t0 = time.perf_counter()
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        head = os.read(fd, 8)
+        t1 = time.perf_counter()
+        (n,) = struct.unpack("<Q", head)
+        hdr = json.loads(os.pread(fd, n, 8))
+        first = min(t["data_offsets"][0] for _, t in _tensors(hdr))
+        if len(os.pread(fd, 1, 8 + n + first)) != 1:
+            raise OSError("no tensor data in " + path)
+        t2 = time.perf_counter()
+    finally:
+        os.close(fd)
+    return (t1 - t0) * 1e3, (t2 - t0) * 1e3
+
+
+def data_sha256(path):
+    """sha256 of everything after the header: a correct view has the data
+    region of the plaintext byte for byte."""
+    _, start = header(path)
+    h = hashlib.sha256()
+    buf = bytearray(READ_BUF)
+    mv = memoryview(buf)
+    with open(path, "rb", buffering=0) as f:
+        f.seek(start)
+        while True:
+            n = f.readinto(mv)
+            if not n:
+                break
+            h.update(mv[:n])
+    return h.hexdigest()
+
+
+def file_sha256(path):
+    h = hashlib.sha256()
+    buf = bytearray(READ_BUF)
+    mv = memoryview(buf)
+    with open(path, "rb", buffering=0) as f:
+        while True:
+            n = f.readinto(mv)
+            if not n:
+                break
+            h.update(mv[:n])
+    return h.hexdigest()

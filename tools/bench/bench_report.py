@@ -1,0 +1,306 @@
+"""What the benchmark reports: the figures it measures, the targets of issue 5
+as ratios between figures of the same run, and the Markdown / JSON / chart
+files it writes."""
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+
+# key, what it is, unit, which way is better
+FIGURES = [
+    ("read_native", "sequential read, plaintext file, page cache hot (baseline)", "GB/s", "high"),
+    ("read_ctfs_cold", "sequential read through ctfs, cold (fresh mount)", "GB/s", "high"),
+    ("read_ctfs_warm", "sequential read through ctfs, warm (second pass, same mount)",
+     "GB/s", "high"),
+    ("read_gocryptfs_cold", "sequential read through gocryptfs, cold (fresh mount)",
+     "GB/s", "high"),
+    ("read_gocryptfs_warm", "sequential read through gocryptfs, warm (second pass)",
+     "GB/s", "high"),
+    ("read_passthrough_cold", "plain safetensors through ctfs (passthrough), cold",
+     "GB/s", "high"),
+    ("read_passthrough_warm", "plain safetensors through ctfs (passthrough), warm",
+     "GB/s", "high"),
+    ("load_numpy_plain", "numpy mmap loader, every tensor, plaintext file (hot)", "s", "low"),
+    ("load_numpy_ctfs_cold", "numpy mmap loader through ctfs, cold", "s", "low"),
+    ("load_numpy_ctfs_warm", "numpy mmap loader through ctfs, warm", "s", "low"),
+    ("load_torch_plain", "torch pread+frombuffer loader, plaintext file (hot)", "s", "low"),
+    ("load_torch_ctfs_cold", "torch pread+frombuffer loader through ctfs, cold", "s", "low"),
+    ("load_torch_ctfs_warm", "torch pread+frombuffer loader through ctfs, warm", "s", "low"),
+    ("load_numpy_plain_disk", "numpy mmap loader, plaintext file evicted (from disk)",
+     "s", "low"),
+    ("load_numpy_ctfs_disk", "numpy mmap loader through ctfs, fresh mount, backing file "
+     "evicted (from disk)", "s", "low"),
+    ("rand4k_native_p50", "random 4 KiB pread, plaintext file (hot), p50", "us", "low"),
+    ("rand4k_native_p99", "random 4 KiB pread, plaintext file (hot), p99", "us", "low"),
+    ("rand4k_ctfs_cold_p50", "random 4 KiB pread through ctfs, cold, p50", "us", "low"),
+    ("rand4k_ctfs_cold_p99", "random 4 KiB pread through ctfs, cold, p99", "us", "low"),
+    ("rand4k_ctfs_warm_p50", "random 4 KiB pread through ctfs, warm, p50", "us", "low"),
+    ("rand4k_ctfs_warm_p99", "random 4 KiB pread through ctfs, warm, p99", "us", "low"),
+    ("ofb_native", "open to first byte, plaintext many-tensor model", "ms", "low"),
+    ("ofb_ctfs_cold", "open to first byte through ctfs, many-tensor model, cold", "ms", "low"),
+    ("first_tensor_ctfs_cold", "open to first tensor byte (header parsed) through ctfs, "
+     "many-tensor model, cold", "ms", "low"),
+    ("rss_ctfs_peak", "ctfs daemon peak RSS (VmHWM), largest over the main model's mounts",
+     "MiB", "low"),
+    ("rss_ctfs_peak_many", "ctfs daemon peak RSS (VmHWM), many-tensor model mounts",
+     "MiB", "low"),
+    ("rss_gocryptfs_peak", "gocryptfs peak RSS (VmHWM), for comparison", "MiB", "low"),
+]
+FIGURE_KEYS = [f[0] for f in FIGURES]
+PEAK_FIGURES = {"rss_ctfs_peak", "rss_ctfs_peak_many", "rss_gocryptfs_peak"}
+
+
+class Figures:
+    def __init__(self):
+        self.runs = {k: [] for k in FIGURE_KEYS}
+        self.skipped = {}
+
+    def add(self, key, value):
+        self.runs[key].append(value)
+
+    def skip(self, keys, why):
+        for k in keys:
+            self.skipped[k] = why
+
+    def value(self, key):
+        r = self.runs.get(key)
+        if not r:
+            return None
+        return max(r) if key in PEAK_FIGURES else statistics.median(r)
+
+    def as_dict(self):
+        out = {}
+        for key, label, unit, better in FIGURES:
+            r = self.runs[key]
+            out[key] = {"label": label, "unit": unit, "better": better,
+                        "value": self.value(key), "runs": r,
+                        "min": min(r) if r else None, "max": max(r) if r else None,
+                        "statistic": "max" if key in PEAK_FIGURES else "median"}
+            if not r:
+                out[key]["skipped"] = self.skipped.get(key, "not measured")
+        return out
+
+
+def targets(fig, cache_mib):
+    """(name, measured, comparison, limit, how it is computed)."""
+    v = fig.value
+
+    def ratio(a, b):
+        return v(a) / v(b) if v(a) is not None and v(b) else None
+
+    return [
+        ("cold read >= 2.5x gocryptfs", ratio("read_ctfs_cold", "read_gocryptfs_cold"),
+         ">=", 2.5, "read_ctfs_cold / read_gocryptfs_cold"),
+        ("warm read >= 0.9x native", ratio("read_ctfs_warm", "read_native"),
+         ">=", 0.9, "read_ctfs_warm / read_native"),
+        ("numpy load cold <= 1.3x plaintext", ratio("load_numpy_ctfs_cold", "load_numpy_plain"),
+         "<=", 1.3, "load_numpy_ctfs_cold / load_numpy_plain (time)"),
+        ("numpy load warm <= 1.05x plaintext",
+         ratio("load_numpy_ctfs_warm", "load_numpy_plain"),
+         "<=", 1.05, "load_numpy_ctfs_warm / load_numpy_plain (time)"),
+        ("torch load cold <= 1.3x plaintext", ratio("load_torch_ctfs_cold", "load_torch_plain"),
+         "<=", 1.3, "load_torch_ctfs_cold / load_torch_plain (time)"),
+        ("torch load warm <= 1.05x plaintext",
+         ratio("load_torch_ctfs_warm", "load_torch_plain"),
+         "<=", 1.05, "load_torch_ctfs_warm / load_torch_plain (time)"),
+        ("numpy load from disk <= 1.3x plaintext from disk",
+         ratio("load_numpy_ctfs_disk", "load_numpy_plain_disk"),
+         "<=", 1.3, "load_numpy_ctfs_disk / load_numpy_plain_disk (time)"),
+        ("passthrough cold >= 0.9x native", ratio("read_passthrough_cold", "read_native"),
+         ">=", 0.9, "read_passthrough_cold / read_native"),
+        ("passthrough warm >= 0.9x native", ratio("read_passthrough_warm", "read_native"),
+         ">=", 0.9, "read_passthrough_warm / read_native"),
+        ("daemon RSS <= 64 MiB + cache_size", v("rss_ctfs_peak"), "<=", 64 + cache_mib,
+         "rss_ctfs_peak in MiB, limit 64 + %g" % cache_mib),
+        ("open-to-first-byte <= 50 ms", v("ofb_ctfs_cold"), "<=", 50.0, "ofb_ctfs_cold in ms"),
+    ]
+
+
+def verdict(measured, cmp, limit):
+    if measured is None:
+        return "n/a"
+    ok = measured >= limit if cmp == ">=" else measured <= limit
+    return "PASS" if ok else "MISS"
+
+
+def _fmt(x, unit=""):
+    if x is None:
+        return "-"
+    if unit == "GB/s" or unit == "x":
+        return "%.2f" % x
+    if abs(x) >= 100:
+        return "%.0f" % x
+    if abs(x) >= 10:
+        return "%.1f" % x
+    return "%.3g" % x
+
+
+def print_summary(fig, cache_mib, out):
+    out.write("\n%-48s %10s %8s  %s\n" % ("target", "measured", "limit", "verdict"))
+    for name, measured, cmp, limit, _ in targets(fig, cache_mib):
+        out.write("%-48s %10s %8s  %s\n" % (name, _fmt(measured, "x"),
+                                            cmp + " " + _fmt(limit), verdict(measured, cmp,
+                                                                             limit)))
+
+
+def write_json(path, meta, fig, cache_mib):
+    doc = dict(meta)
+    doc["figures"] = fig.as_dict()
+    doc["targets"] = [{"name": n, "measured": m, "cmp": c, "limit": lim, "formula": how,
+                       "verdict": verdict(m, c, lim)}
+                      for n, m, c, lim, how in targets(fig, cache_mib)]
+    with open(path, "w") as f:
+        json.dump(doc, f, indent=1)
+        f.write("\n")
+
+
+def write_markdown(path, meta, fig, cache_mib, notes, chart):
+    L = []
+    L.append("# ctfs speed benchmark\n")
+    L.append("%s, commit `%s`, %s\n" % (meta["date"], meta["commit"], meta["machine"]))
+    m = meta["model"]
+    L.append("Model: %s, %d tensors (hidden %d, %d layers, vocab %d; bf16 projections, "
+             "f32 norms and biases), %s, chunk size %s. Many-tensor model: %d tensors, "
+             "%s. %d run(s) per figure, median shown (peak for RSS). Daemon options: `%s`.\n"
+             % (_size(m["file_bytes"]), m["tensors"], m["hidden"], m["layers"], m["vocab"],
+                meta["alg"], meta["chunk_size"] or "default", meta["many"]["tensors"],
+                _size(meta["many"]["file_bytes"]), meta["runs"], meta["mount_opts"]))
+    L.append("## Targets (issue 5)\n")
+    L.append("| target | measured | limit | verdict | from |")
+    L.append("|---|---:|---:|---|---|")
+    for name, measured, cmp, limit, how in targets(fig, cache_mib):
+        L.append("| %s | %s | %s %s | **%s** | %s |" % (
+            name, _fmt(measured, "x"), cmp, _fmt(limit), verdict(measured, cmp, limit), how))
+    L.append("")
+    L.append("## Figures\n")
+    L.append("| figure | value | unit | min | max | runs | what |")
+    L.append("|---|---:|---|---:|---:|---:|---|")
+    for key, d in fig.as_dict().items():
+        if d["value"] is None:
+            L.append("| `%s` | - | %s | | | 0 | %s (skipped: %s) |" % (
+                key, d["unit"], d["label"], d["skipped"]))
+            continue
+        L.append("| `%s` | %s | %s | %s | %s | %d | %s |" % (
+            key, _fmt(d["value"], d["unit"]), d["unit"], _fmt(d["min"], d["unit"]),
+            _fmt(d["max"], d["unit"]), len(d["runs"]), d["label"]))
+    L.append("")
+    if chart:
+        L.append("![chart](%s)\n" % os.path.basename(chart))
+    L.append("## How it was measured\n")
+    L.append(HOW)
+    if notes:
+        L.append("## Notes from this run\n")
+        L.extend("- " + n for n in notes)
+        L.append("")
+    with open(path, "w") as f:
+        f.write("\n".join(L) + "\n")
+
+
+HOW = """\
+- **native**: the plaintext file, read once before (page cache hot), read
+  with 1 MiB `read`s into one reused buffer. GB/s are 10^9 bytes per second
+  of the whole file.
+- **cold** (ctfs and gocryptfs): a fresh mount for every run (a new daemon:
+  empty chunk cache; new inodes: nothing of the view in the kernel page
+  cache). The *backing* file is in the host page cache (read just before;
+  its residency is checked with `fincore`), so cold measures decryption and
+  FUSE, not the disk. Caches are never dropped globally: `drop_caches`
+  would also evict the backing and plaintext files and turn the benchmark
+  into a disk benchmark.
+- **warm**: a second pass over the same file on the same mount, after the
+  cold pass, through a new open.
+- **from disk** (`*_disk`): the file (plaintext, or the backing file of a
+  fresh ctfs mount) is evicted from the page cache with
+  `posix_fadvise(DONTNEED)` first; an alternative reading of "cold" for the
+  loader target. Only that one file is evicted.
+- **loaders**: numpy maps the file once and copies every tensor out of the
+  mapping (what safetensors' mmap loading does; every page is faulted in);
+  torch reads every tensor with one `pread` and wraps it with
+  `torch.frombuffer`. Both copy into one destination buffer allocated and
+  touched before timing, so they time reading, not memory allocation.
+- **random 4 KiB**: `pread`s of 4 KiB at random 4 KiB-aligned offsets in the
+  tensor data; cold on a fresh mount, warm repeating the same offsets on the
+  same mount. p50/p99 of each run, median over runs.
+- **open to first byte**: `open` + `read(8)` on a fresh mount, for a model
+  with 1500+ tensors (lookup, header load, signature check, key lookup and
+  unwrapping of every tensor's key happen in there).
+- **RSS**: `VmHWM` of the daemon, read from /proc just before each unmount.
+- Before the timed runs every view (ctfs encrypted, many-tensor,
+  passthrough, gocryptfs) is read once and compared with the plaintext
+  (sha256 of the tensor data), so no figure comes from wrong bytes.
+"""
+
+
+def _size(n):
+    for unit, s in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= s:
+            return "%.3g %s" % (n / s, unit)
+    return "%d B" % n
+
+
+LATENCY_PLOT = """\
+set ylabel 'microseconds (lower is better)'
+set title 'random 4 KiB reads'
+set logscale y
+set yrange [*:*]
+plot 'chart-latency.dat' using 2:xtic(1) title 'p50' lc rgb '#3366aa', \\
+     '' using 3 title 'p99' lc rgb '#cc5533'
+"""
+
+
+def write_chart(outdir, fig, data_bytes):
+    """Throughput of every read and load (GB/s) and random-read latencies, as
+    PNG when gnuplot can, SVG otherwise; None without gnuplot."""
+    gp = shutil.which("gnuplot")
+    if not gp:
+        return None
+    rows = []
+    for key, label, unit, _ in FIGURES:
+        v = fig.value(key)
+        if v is None or unit not in ("GB/s", "s"):
+            continue
+        rows.append((key, v if unit == "GB/s" else data_bytes / v / 1e9))
+    lat = []
+    for base in ("native", "ctfs_cold", "ctfs_warm"):
+        p50, p99 = fig.value("rand4k_%s_p50" % base), fig.value("rand4k_%s_p99" % base)
+        if p50 is not None:
+            lat.append((base, p50, p99))
+    with open(os.path.join(outdir, "chart-throughput.dat"), "w") as f:
+        for k, v in rows:
+            f.write('"%s" %.4f\n' % (k, v))
+    with open(os.path.join(outdir, "chart-latency.dat"), "w") as f:
+        for k, a, b in lat:
+            f.write('"%s" %.2f %.2f\n' % (k, a, b))
+    terms = subprocess.run([gp, "-e", "set terminal"], capture_output=True, text=True)
+    listing = terms.stdout + terms.stderr
+    if "pngcairo" in listing:
+        term, ext = "pngcairo size 1100,800 font 'sans,9'", "png"
+    elif " png " in listing:
+        term, ext = "png size 1100,800", "png"
+    else:
+        term, ext = "svg size 1100,800", "svg"
+    chart = os.path.join(outdir, "chart." + ext)
+    script = """\
+set terminal %s
+set output '%s'
+set multiplot layout 1,%d title 'ctfs benchmark (medians)'
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set boxwidth 0.9
+set xtics rotate by -45 noenhanced
+set grid ytics
+set yrange [0:*]
+set ylabel 'GB/s (higher is better)'
+set title 'sequential reads and loaders'
+plot 'chart-throughput.dat' using 2:xtic(1) notitle lc rgb '#3366aa'
+%sunset multiplot
+""" % (term, os.path.basename(chart), 2 if lat else 1, LATENCY_PLOT if lat else "")
+    with open(os.path.join(outdir, "chart.gp"), "w") as f:
+        f.write(script)
+    p = subprocess.run([gp, "chart.gp"], cwd=outdir, capture_output=True, text=True)
+    if p.returncode or not os.path.exists(chart):
+        return None
+    return chart
