@@ -54,6 +54,16 @@ static inline bool ctfs_model_is_encrypted(const struct ctfs_model *m)
 int ctfs_model_unlock(struct ctfs_model *m, const struct ctfs_keyprov *kp,
 		      char *err, size_t errlen);
 
+/* The two key steps of ctfs_model_unlock on their own, for tools that check
+ * a file rather than serve it (no policy, no locking: the caller owns m).
+ * check_signature: 0, -EBADMSG or -ENOKEY. unwrap_keys fills the keys that
+ * ctfs_model_dek returns, stopping at the first tensor whose key does not
+ * unwrap (-EKEYREJECTED, err names it) or -ENOKEY. */
+int ctfs_model_check_signature(struct ctfs_model *m, const struct ctfs_keyprov *kp,
+			       char *err, size_t errlen);
+int ctfs_model_unwrap_keys(struct ctfs_model *m, const struct ctfs_keyprov *kp,
+			   char *err, size_t errlen);
+
 /* The unwrapped data key of an encrypted tensor (after unlock). */
 const uint8_t *ctfs_model_dek(const struct ctfs_model *m, size_t tensor);
 

@@ -17,8 +17,8 @@ static const char *kid_or(const char *kid)
 	return kid ? kid : "(none)";
 }
 
-static int verify_signature(struct ctfs_model *m, const struct ctfs_keyprov *kp,
-			    char *err, size_t errlen)
+int ctfs_model_check_signature(struct ctfs_model *m, const struct ctfs_keyprov *kp,
+			       char *err, size_t errlen)
 {
 	struct ctfs_buf signed_text = { 0 };
 	struct ctfs_jwk key = { 0 };
@@ -58,8 +58,8 @@ static int check_master(const struct ctfs_model *m, const struct ctfs_jwk *key,
 	return -EKEYREJECTED;
 }
 
-static int unwrap_deks(struct ctfs_model *m, const struct ctfs_keyprov *kp,
-		       char *err, size_t errlen)
+int ctfs_model_unwrap_keys(struct ctfs_model *m, const struct ctfs_keyprov *kp,
+			   char *err, size_t errlen)
 {
 	const struct ctfs_ct_info *ci = m->ci;
 	struct ctfs_jwk key = { 0 };
@@ -88,6 +88,10 @@ static int unwrap_deks(struct ctfs_model *m, const struct ctfs_keyprov *kp,
 		}
 	}
 	ctfs_jwk_clear(&key);
+	if (rc) {
+		ctfs_secure_free(m->deks);
+		m->deks = NULL;
+	}
 	return rc;
 }
 
@@ -96,11 +100,11 @@ static int unlock_locked(struct ctfs_model *m, const struct ctfs_keyprov *kp,
 {
 	int rc;
 
-	rc = verify_signature(m, kp, err, errlen);
+	rc = ctfs_model_check_signature(m, kp, err, errlen);
 	if (!rc)
 		rc = ctfs_policy_check(m->ci->policy_local, err, errlen);
 	if (!rc)
-		rc = unwrap_deks(m, kp, err, errlen);
+		rc = ctfs_model_unwrap_keys(m, kp, err, errlen);
 	if (rc) {
 		ctfs_secure_free(m->deks);
 		m->deks = NULL;

@@ -130,6 +130,25 @@ int ctfs_write_full(int fd, const void *buf, size_t len)
 	return 0;
 }
 
+int ctfs_pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
+{
+	const uint8_t *p = buf;
+
+	while (len) {
+		ssize_t n = pwrite(fd, p, len, (off_t)off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
 int ctfs_read_file(const char *path, size_t max, uint8_t **out, size_t *outlen)
 {
 	struct stat st;

@@ -78,10 +78,11 @@ int ctfs_buf_printf(struct ctfs_buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void ctfs_buf_free(struct ctfs_buf *b);
 
-/* pread/pwrite that loop over short transfers; 0 or -errno
+/* pread/write/pwrite that loop over short transfers; 0 or -errno
  * (-EIO when the file ends early). */
 int ctfs_pread_full(int fd, void *buf, size_t len, uint64_t off);
 int ctfs_write_full(int fd, const void *buf, size_t len);
+int ctfs_pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
 
 /* Read a whole (small) file; 0 or -errno. */
 int ctfs_read_file(const char *path, size_t max, uint8_t **out, size_t *outlen);
