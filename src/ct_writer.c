@@ -8,15 +8,16 @@
  *
  * The unit of work is one AEAD message: a v2 chunk or a whole v1 tensor. It
  * reads and writes with pread/pwrite at absolute offsets and fills its own
- * tag slot, so messages are independent of each other and may be sealed in
- * any order or by several workers. A message is streamed through a fixed
- * buffer, so memory does not grow with tensor or chunk size. */
+ * tag slot, so messages are independent of each other and are sealed by a
+ * pool of workers, each with its own cipher context and buffer. A message
+ * is streamed through that fixed buffer, so memory does not grow with
+ * tensor or chunk size. Plaintext tensors are copied by the kernel. */
 #include "ct_writer.h"
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <openssl/evp.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -26,15 +27,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
 #include "b64.h"
+#include "copy_range.h"
 #include "cryptotensors.h"
 #include "header_json.h"
 #include "safetensors.h"
 #include "secmem.h"
 #include "sign.h"
 #include "util.h"
+#include "workpool.h"
 
 #define IO_BUF (1u << 20)
+#define COPY_PIECE ((uint64_t)64 << 20)
 #define KEY_MAX 32
 #define SIG_LEN 64
 #define HEADER_MAX CTFS_ST_MAX_HEADER
@@ -76,13 +81,6 @@ static void sealer_free(struct sealer *s)
 	s->ctx = NULL;
 }
 
-/* Cleanse the key schedule of the last key used: the context lives in
- * ordinary heap, so it must not keep a DEK's schedule past the DEK. */
-static void sealer_forget(struct sealer *s)
-{
-	EVP_CIPHER_CTX_reset(s->ctx);
-}
-
 /* Start a message; the default nonce length of all three ciphers is 12. */
 static int seal_begin(struct sealer *s, const uint8_t *key, const uint8_t nonce[CTFS_AEAD_NONCE])
 {
@@ -119,7 +117,7 @@ static int seal_end(struct sealer *s, uint8_t tag[CTFS_AEAD_TAG])
 
 struct enc_tensor {
 	const struct ctfs_tensor *t;
-	uint8_t *dek;                  /* locked; only while the tensor is sealed */
+	uint8_t *dek;                  /* into writer.deks */
 	uint8_t wrapped[KEY_MAX];
 	uint8_t key_iv[CTFS_AEAD_NONCE];
 	uint8_t key_tag[CTFS_AEAD_TAG];
@@ -137,11 +135,22 @@ struct writer {
 	struct enc_tensor *enc;        /* sorted by name, as __encryption__ is */
 	size_t n_enc;
 	struct enc_tensor **by_index;  /* h->tensors index -> entry, or NULL */
+	uint8_t *deks;                 /* locked: n_enc * KEY_MAX */
 	int in_fd, out_fd;
 	uint64_t out_data;             /* file offset of the output data region */
-	char *tmp_path;
+	struct ctfs_afile out;
+	struct ctfs_job_map jobs;      /* groups: the tensors in h->order */
+	struct worker *workers;
+	unsigned n_workers;
+	atomic_uint_fast64_t done;     /* data bytes written */
 	char *err;
 	size_t errlen;
+};
+
+/* What each worker of the pool owns. */
+struct worker {
+	struct sealer s;
+	uint8_t *buf;                  /* IO_BUF */
 };
 
 static __attribute__((format(printf, 3, 4))) int fail(struct writer *w, int rc,
@@ -286,7 +295,11 @@ static int select_tensors(struct writer *w)
 	if (!w->n_enc)
 		return fail(w, -ENOENT, "no tensor to encrypt");
 	qsort(w->enc, w->n_enc, sizeof(*w->enc), by_name);
+	w->deks = ctfs_secure_alloc(w->n_enc * KEY_MAX);
+	if (!w->deks)
+		return -ENOMEM;
 	for (size_t i = 0; i < w->n_enc; i++) {
+		w->enc[i].dek = w->deks + i * KEY_MAX;
 		rc = plan_tensor(w, &w->enc[i], &tag_bytes);
 		if (rc)
 			return rc;
@@ -464,44 +477,25 @@ static int build_header(struct writer *w, bool sign, struct ctfs_buf *out)
 
 /* ---- data --------------------------------------------------------------------- */
 
-static int pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
+/* Fresh DEKs for every tensor, wrapped with the master key. */
+static int new_deks(struct writer *w)
 {
-	const uint8_t *p = buf;
+	for (size_t i = 0; i < w->n_enc; i++) {
+		struct enc_tensor *e = &w->enc[i];
+		int rc;
 
-	while (len) {
-		ssize_t n = pwrite(fd, p, len, (off_t)off);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
-
-static int copy_range(struct writer *w, uint64_t off, uint64_t len, uint8_t *buf)
-{
-	while (len) {
-		size_t n = len < IO_BUF ? (size_t)len : IO_BUF;
-		int rc = ctfs_pread_full(w->in_fd, buf, n, w->h->data_start + off);
-
-		if (!rc)
-			rc = pwrite_full(w->out_fd, buf, n, w->out_data + off);
+		randombytes_buf(e->dek, w->key_len);
+		rc = ctfs_aead_seal(w->o->alg, w->o->master->secret, e->key_iv, NULL, 0,
+				    e->dek, w->key_len, e->wrapped, e->key_tag);
 		if (rc)
 			return rc;
-		off += n;
-		len -= n;
 	}
 	return 0;
 }
 
 /* Seal message idx of tensor e (v2: chunk idx; v1: idx 0, the whole tensor). */
 static int seal_message(struct writer *w, struct enc_tensor *e, uint64_t idx,
-			struct sealer *s, uint8_t *buf)
+			struct worker *wk)
 {
 	uint64_t len = e->t->end - e->t->begin, start = 0, end = len;
 	uint8_t nonce[CTFS_AEAD_NONCE];
@@ -516,128 +510,167 @@ static int seal_message(struct writer *w, struct enc_tensor *e, uint64_t idx,
 	} else {
 		memcpy(nonce, e->iv, sizeof(nonce));
 	}
-	rc = seal_begin(s, e->dek, nonce);
+	rc = seal_begin(&wk->s, e->dek, nonce);
 	for (uint64_t off = start; !rc && off < end;) {
 		size_t n = end - off < IO_BUF ? (size_t)(end - off) : IO_BUF;
 		uint64_t at = e->t->begin + off;
 
-		rc = ctfs_pread_full(w->in_fd, buf, n, w->h->data_start + at);
+		rc = ctfs_pread_full(w->in_fd, wk->buf, n, w->h->data_start + at);
 		if (!rc)
-			rc = seal_update(s, buf, n);
+			rc = seal_update(&wk->s, wk->buf, n);
 		if (!rc)
-			rc = pwrite_full(w->out_fd, buf, n, w->out_data + at);
+			rc = ctfs_pwrite_full(w->out_fd, wk->buf, n, w->out_data + at);
+		if (!rc)
+			atomic_fetch_add(&w->done, n);
 		off += n;
 	}
 	if (!rc)
-		rc = seal_end(s, e->tags + idx * CTFS_AEAD_TAG);
+		rc = seal_end(&wk->s, e->tags + idx * CTFS_AEAD_TAG);
 	return rc;
 }
 
-/* A fresh DEK for e, wrapped with the master key. */
-static int new_dek(struct writer *w, struct enc_tensor *e)
+/* Piece idx (COPY_PIECE bytes) of a plaintext tensor, stored as it is. */
+static int copy_piece(struct writer *w, const struct ctfs_tensor *t, uint64_t idx,
+		      struct worker *wk)
 {
-	e->dek = ctfs_secure_alloc(w->key_len);
-	if (!e->dek)
+	uint64_t off = t->begin + idx * COPY_PIECE, len = t->end - off;
+	int rc;
+
+	if (len > COPY_PIECE)
+		len = COPY_PIECE;
+	rc = ctfs_copy_range(w->in_fd, w->h->data_start + off, w->out_fd, w->out_data + off,
+			     len, wk->buf, IO_BUF);
+	if (!rc)
+		atomic_fetch_add(&w->done, len);
+	return rc;
+}
+
+/* Jobs per tensor, in data order: its messages, or its plaintext pieces. */
+static uint64_t job_count(const struct writer *w, size_t t)
+{
+	const struct ctfs_tensor *ten = &w->h->tensors[t];
+	uint64_t len = ten->end - ten->begin;
+
+	if (w->by_index[t])
+		return w->by_index[t]->n_tags;
+	return len / COPY_PIECE + (len % COPY_PIECE != 0);
+}
+
+static int run_job(void *arg, uint64_t i, unsigned wi)
+{
+	struct writer *w = arg;
+	struct worker *wk = &w->workers[wi];
+	size_t k, t;
+	uint64_t idx;
+	int rc;
+
+	ctfs_job_map_find(&w->jobs, i, &k, &idx);
+	t = w->h->order[k];
+	if (!w->by_index[t])
+		return copy_piece(w, &w->h->tensors[t], idx, wk);
+	rc = seal_message(w, w->by_index[t], idx, wk);
+	if (rc && rc != -ENOMEM && rc != -ENOSPC)
+		rc = -EIO;
+	return rc;
+}
+
+static int tick(void *arg)
+{
+	struct writer *w = arg;
+
+	if (!w->o->progress)
+		return 0;
+	return w->o->progress(w->o->progress_arg, atomic_load(&w->done), w->h->data_len);
+}
+
+static int plan_jobs(struct writer *w)
+{
+	uint64_t *counts = calloc(w->h->n_tensors ? w->h->n_tensors : 1, sizeof(*counts));
+	int rc;
+
+	if (!counts)
 		return -ENOMEM;
-	randombytes_buf(e->dek, w->key_len);
-	return ctfs_aead_seal(w->o->alg, w->o->master->secret, e->key_iv, NULL, 0,
-			      e->dek, w->key_len, e->wrapped, e->key_tag);
-}
-
-static void drop_dek(struct enc_tensor *e)
-{
-	ctfs_secure_free(e->dek); /* wipes */
-	e->dek = NULL;
-}
-
-static int seal_tensor(struct writer *w, struct enc_tensor *e, struct sealer *s, uint8_t *buf)
-{
-	int rc = new_dek(w, e);
-
-	for (uint64_t i = 0; !rc && i < e->n_tags; i++)
-		rc = seal_message(w, e, i, s, buf);
-	sealer_forget(s);
-	drop_dek(e);
-	if (rc)
-		ctfs_seterr(w->err, w->errlen, "tensor '%s': %s", e->t->name, strerror(-rc));
+	for (size_t k = 0; k < w->h->n_tensors; k++)
+		counts[k] = job_count(w, w->h->order[k]);
+	rc = ctfs_job_map_init(&w->jobs, counts, w->h->n_tensors);
+	free(counts);
 	return rc;
+}
+
+static int start_workers(struct writer *w)
+{
+	w->n_workers = ctfs_pool_threads(w->o->threads);
+	w->workers = calloc(w->n_workers, sizeof(*w->workers));
+	if (!w->workers)
+		return -ENOMEM;
+	for (unsigned i = 0; i < w->n_workers; i++) {
+		int rc = sealer_init(&w->workers[i].s, w->o->alg);
+
+		if (rc)
+			return rc;
+		w->workers[i].buf = malloc(IO_BUF);
+		if (!w->workers[i].buf)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static void stop_workers(struct writer *w)
+{
+	for (unsigned i = 0; w->workers && i < w->n_workers; i++) {
+		sealer_free(&w->workers[i].s);
+		if (w->workers[i].buf) {
+			sodium_memzero(w->workers[i].buf, IO_BUF); /* held plaintext */
+			free(w->workers[i].buf);
+		}
+	}
+	free(w->workers);
+	w->workers = NULL;
+}
+
+/* Name the message that failed: "tensor 'x' chunk 3: reason". */
+static int job_failed(struct writer *w, uint64_t i, int rc)
+{
+	size_t k;
+	uint64_t idx;
+	const char *name;
+
+	if (i == UINT64_MAX)
+		return fail(w, rc, "%s", rc == -EINTR ? "interrupted" : strerror(-rc));
+	ctfs_job_map_find(&w->jobs, i, &k, &idx);
+	name = w->h->tensors[w->h->order[k]].name;
+	if (rc == -ENOSPC)
+		return fail(w, rc, "no space left on the device");
+	if (w->by_index[w->h->order[k]] && w->version == 2)
+		return fail(w, rc, "tensor '%s' chunk %llu: %s", name, (unsigned long long)idx,
+			    strerror(-rc));
+	return fail(w, rc, "tensor '%s': %s", name, strerror(-rc));
 }
 
 static int write_data(struct writer *w)
 {
-	struct sealer s = { 0 };
-	uint8_t *buf = malloc(IO_BUF);
-	int rc = buf ? sealer_init(&s, w->o->alg) : -ENOMEM;
+	struct ctfs_pool_run run = { .job = run_job, .arg = w, .tick = tick, .tick_arg = w };
+	uint64_t bad;
+	int rc;
 
-	for (size_t k = 0; !rc && k < w->h->n_tensors; k++) {
-		size_t i = w->h->order[k];
-		const struct ctfs_tensor *t = &w->h->tensors[i];
-
-		if (w->by_index[i])
-			rc = seal_tensor(w, w->by_index[i], &s, buf);
-		else
-			rc = copy_range(w, t->begin, t->end - t->begin, buf);
+	atomic_init(&w->done, 0);
+	rc = new_deks(w);
+	if (!rc)
+		rc = plan_jobs(w);
+	if (!rc)
+		rc = start_workers(w);
+	if (rc) {
+		stop_workers(w);
+		return rc;
 	}
-	sealer_free(&s);
-	if (buf) {
-		sodium_memzero(buf, IO_BUF); /* held plaintext */
-		free(buf);
-	}
-	return rc;
+	run.n_jobs = w->jobs.total;
+	run.threads = w->n_workers;
+	rc = ctfs_pool_run(&run, &bad);
+	stop_workers(w);
+	return rc ? job_failed(w, bad, rc) : 0;
 }
 
 /* ---- files ---------------------------------------------------------------------- */
-
-/* "DIR/.NAME.XXXXXXXX" next to path, created exclusively with the mode a new
- * file gets (0666 less umask), since it becomes path. */
-static int create_temp(struct writer *w, const char *path)
-{
-	char *d = strdup(path), *b = strdup(path);
-	size_t len = strlen(path) + 16;
-	int rc = -ENOMEM;
-
-	w->tmp_path = malloc(len);
-	if (!d || !b || !w->tmp_path)
-		goto out;
-	for (int tries = 0; tries < 16; tries++) {
-		/* dirname/basename may modify or share their argument: fresh copies */
-		strcpy(d, path);
-		strcpy(b, path);
-		snprintf(w->tmp_path, len, "%s/.%s.%08x", dirname(d), basename(b),
-			 randombytes_random());
-		w->out_fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-		if (w->out_fd >= 0 || errno != EEXIST)
-			break;
-	}
-	rc = w->out_fd >= 0 ? 0 : -errno;
-	if (rc)
-		fail(w, rc, "cannot create a temporary file next to %s", path);
-out:
-	free(d);
-	free(b);
-	if (rc) {
-		free(w->tmp_path);
-		w->tmp_path = NULL;
-	}
-	return rc;
-}
-
-static int sync_dir(const char *path)
-{
-	char *dup = strdup(path);
-	int fd, rc = 0;
-
-	if (!dup)
-		return -ENOMEM;
-	fd = open(dirname(dup), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	free(dup);
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0 && errno != EINVAL)
-		rc = -errno;
-	close(fd);
-	return rc;
-}
 
 static int open_input(struct writer *w, const char *path)
 {
@@ -646,7 +679,7 @@ static int open_input(struct writer *w, const char *path)
 
 	w->in_fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (w->in_fd < 0)
-		return fail(w, -errno, "cannot open %s", path);
+		return fail(w, -errno, "cannot open %s: %s", path, strerror(errno));
 	if (fstat(w->in_fd, &st) < 0)
 		return -errno;
 	if (!S_ISREG(st.st_mode))
@@ -678,53 +711,39 @@ static int write_output(struct writer *w, const char *out_path)
 			    (unsigned long long)HEADER_MAX);
 	if (ctfs_add_overflow(w->out_data, w->h->data_len, &total))
 		return -EOVERFLOW;
-	rc = create_temp(w, out_path);
+	rc = ctfs_afile_create(&w->out, out_path, 0666, w->err, w->errlen);
 	if (rc)
 		return rc;
+	w->out_fd = w->out.fd;
 	/* Reserve the space now, so a full disk fails before any work. */
-	if (total && fallocate(w->out_fd, 0, 0, (off_t)total) < 0 &&
-	    errno != EOPNOTSUPP && errno != ENOSYS)
-		return fail(w, -errno, "cannot allocate space for %s", out_path);
-	rc = write_data(w);
+	rc = ctfs_afile_reserve(&w->out, total, w->err, w->errlen);
+	if (!rc)
+		rc = write_data(w);
 	if (rc)
 		return rc;
 	rc = build_header(w, true, &hdr);
 	if (!rc && hdr.len != planned)
 		rc = fail(w, -EIO, "internal error: header size changed");
 	if (!rc)
-		rc = pwrite_full(w->out_fd, hdr.data, hdr.len, 0);
+		rc = ctfs_pwrite_full(w->out_fd, hdr.data, hdr.len, 0);
 	ctfs_buf_free(&hdr);
 	if (!rc && ftruncate(w->out_fd, (off_t)total) < 0)
 		rc = -errno;
-	if (!rc && fsync(w->out_fd) < 0)
-		rc = -errno;
 	if (rc)
-		return rc;
-	rc = close(w->out_fd) < 0 ? -errno : 0;
+		return rc == -ENOSPC ? fail(w, rc, "no space left on the device") : rc;
 	w->out_fd = -1;
-	if (!rc && rename(w->tmp_path, out_path) < 0)
-		rc = fail(w, -errno, "cannot rename the temporary file to %s", out_path);
-	if (rc)
-		return rc;
-	free(w->tmp_path);
-	w->tmp_path = NULL;
-	return sync_dir(out_path);
+	return ctfs_afile_commit(&w->out, w->err, w->errlen);
 }
 
 static void writer_free(struct writer *w)
 {
-	if (w->out_fd >= 0)
-		close(w->out_fd);
-	if (w->tmp_path) {
-		unlink(w->tmp_path);
-		free(w->tmp_path);
-	}
+	ctfs_afile_abort(&w->out);
 	if (w->in_fd >= 0)
 		close(w->in_fd);
-	for (size_t i = 0; w->enc && i < w->n_enc; i++) {
-		drop_dek(&w->enc[i]);
+	for (size_t i = 0; w->enc && i < w->n_enc; i++)
 		free(w->enc[i].tags);
-	}
+	ctfs_secure_free(w->deks); /* wipes */
+	ctfs_job_map_free(&w->jobs);
 	free(w->enc);
 	free(w->by_index);
 	ctfs_st_free(w->h);
@@ -733,7 +752,8 @@ static void writer_free(struct writer *w)
 int ctfs_ct_encrypt_file(const char *in_path, const char *out_path,
 			 const struct ctfs_ct_write_opts *o, char *err, size_t errlen)
 {
-	struct writer w = { .o = o, .in_fd = -1, .out_fd = -1, .err = err, .errlen = errlen };
+	struct writer w = { .o = o, .in_fd = -1, .out_fd = -1, .out = { .fd = -1 },
+			    .err = err, .errlen = errlen };
 	int rc;
 
 	ctfs_seterr(err, errlen, "%s", "");

@@ -18,11 +18,18 @@ struct ctfs_ct_write_opts {
 	const char *policy_remote;  /* Rego text; NULL: CTFS_DEFAULT_POLICY */
 	const struct ctfs_jwk *master; /* oct key; its kid/jku name it in the file */
 	const struct ctfs_jwk *signer; /* okp Ed25519 key holding its seed (d) */
+	unsigned threads;           /* workers; 0: one per CPU (ctfs_pool_threads) */
+	/* Called about every 200 ms on the calling thread with the bytes of
+	 * the data region done so far; a non-zero return cancels the run and
+	 * is returned. May be NULL. */
+	int (*progress)(void *arg, uint64_t done, uint64_t total);
+	void *progress_arg;
 };
 
 /*
  * Encrypt the safetensors file in_path into out_path. Memory stays bounded
- * whatever the tensor sizes: data is streamed through a fixed buffer. The
+ * whatever the tensor sizes: each worker streams data through a fixed
+ * buffer, and plaintext tensors are copied by the kernel. The
  * output is written to a temporary file next to out_path, synced and renamed
  * over it, so out_path is either untouched or complete; the temporary file
  * is removed on any error. Tensors keep their data_offsets; user metadata is
