@@ -16,13 +16,15 @@ struct ctfs_cache_entry {
 	uint8_t *data;
 	size_t cap;
 	int pins;
-	bool published;
+	bool published;                           /* in the hash table */
+	bool filling;                             /* bytes not ready yet */
 	struct ctfs_cache_entry *hnext;           /* hash chain */
 	struct ctfs_cache_entry *prev, *next;     /* LRU (published) or free list */
 };
 
 struct ctfs_cache {
 	pthread_mutex_t lock;
+	pthread_cond_t filled;            /* some entry finished filling */
 	size_t budget;
 	size_t total;                     /* bytes of every buffer mapped */
 	struct ctfs_cache_entry *buckets[N_BUCKETS];
@@ -162,6 +164,11 @@ int ctfs_cache_new(size_t budget, struct ctfs_cache **out)
 		free(c);
 		return -ENOMEM;
 	}
+	if (pthread_cond_init(&c->filled, NULL)) {
+		pthread_mutex_destroy(&c->lock);
+		free(c);
+		return -ENOMEM;
+	}
 	c->budget = budget;
 	c->lru.next = c->lru.prev = &c->lru;
 	*out = c;
@@ -184,44 +191,37 @@ void ctfs_cache_free(struct ctfs_cache *c)
 		c->free = e->next;
 		release(c, e);
 	}
+	pthread_cond_destroy(&c->filled);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
 
-int ctfs_cache_alloc(struct ctfs_cache *c, size_t len, struct ctfs_cache_entry **out)
+/* A free buffer of len bytes, evicting as needed; called locked. */
+static struct ctfs_cache_entry *alloc_locked(struct ctfs_cache *c, size_t len)
 {
-	struct ctfs_cache_entry *e;
+	struct ctfs_cache_entry *e = take_free(c, len);
 
-	if (!len)
-		len = 1;
-	pthread_mutex_lock(&c->lock);
-	e = take_free(c, len);
 	while (!e && !shrink_free(c, len) && evict_one(c))
 		e = take_free(c, len);
-	if (!e)
-		e = new_entry(c, len);
-	if (e) {
-		e->pins = 1;
-		e->published = false;
-	}
-	pthread_mutex_unlock(&c->lock);
-	*out = e;
-	return e ? 0 : -ENOMEM;
+	return e ? e : new_entry(c, len);
 }
 
-static struct ctfs_cache_entry *lookup_locked(struct ctfs_cache *c, const struct ctfs_cache_key *k)
+static struct ctfs_cache_entry *find_locked(struct ctfs_cache *c, const struct ctfs_cache_key *k)
 {
 	struct ctfs_cache_entry *e;
 
 	for (e = c->buckets[bucket(k)]; e; e = e->hnext) {
-		if (key_eq(&e->key, k)) {
-			e->pins++;
-			list_del(e);
-			lru_push(c, e);
+		if (key_eq(&e->key, k))
 			break;
-		}
 	}
 	return e;
+}
+
+static void pin_locked(struct ctfs_cache *c, struct ctfs_cache_entry *e)
+{
+	e->pins++;
+	list_del(e);
+	lru_push(c, e);
 }
 
 struct ctfs_cache_entry *ctfs_cache_get(struct ctfs_cache *c, const struct ctfs_cache_key *k)
@@ -229,30 +229,68 @@ struct ctfs_cache_entry *ctfs_cache_get(struct ctfs_cache *c, const struct ctfs_
 	struct ctfs_cache_entry *e;
 
 	pthread_mutex_lock(&c->lock);
-	e = lookup_locked(c, k);
+	e = find_locked(c, k);
+	if (e && !e->filling)
+		pin_locked(c, e);
+	else
+		e = NULL;
 	pthread_mutex_unlock(&c->lock);
 	return e;
 }
 
-struct ctfs_cache_entry *ctfs_cache_publish(struct ctfs_cache *c, const struct ctfs_cache_key *k,
-					    struct ctfs_cache_entry *e)
+static void insert_locked(struct ctfs_cache *c, const struct ctfs_cache_key *k,
+			  struct ctfs_cache_entry *e)
 {
-	struct ctfs_cache_entry *old;
+	e->key = *k;
+	e->pins = 1;
+	e->published = true;
+	e->filling = true;
+	e->hnext = c->buckets[bucket(k)];
+	c->buckets[bucket(k)] = e;
+	lru_push(c, e);
+}
 
+int ctfs_cache_lookup(struct ctfs_cache *c, const struct ctfs_cache_key *k, size_t len,
+		      struct ctfs_cache_entry **out, bool *fill)
+{
+	struct ctfs_cache_entry *e;
+	int rc = 0;
+
+	*fill = false;
 	pthread_mutex_lock(&c->lock);
-	old = lookup_locked(c, k);
-	if (!old) {
-		e->key = *k;
-		e->published = true;
-		e->hnext = c->buckets[bucket(k)];
-		c->buckets[bucket(k)] = e;
-		lru_push(c, e);
+	e = find_locked(c, k);
+	if (e) {
+		pin_locked(c, e);
+		while (e->filling)
+			pthread_cond_wait(&c->filled, &c->lock);
+		if (!e->published) { /* the filler failed */
+			if (--e->pins == 0)
+				recycle(c, e);
+			e = NULL;
+			rc = -EIO;
+		}
+	} else {
+		e = alloc_locked(c, len ? len : 1);
+		if (e) {
+			insert_locked(c, k, e);
+			*fill = true;
+		} else {
+			rc = -ENOMEM;
+		}
 	}
 	pthread_mutex_unlock(&c->lock);
-	if (!old)
-		return e;
-	ctfs_cache_put(c, e);
-	return old;
+	*out = e;
+	return rc;
+}
+
+void ctfs_cache_filled(struct ctfs_cache *c, struct ctfs_cache_entry *e, bool ok)
+{
+	pthread_mutex_lock(&c->lock);
+	e->filling = false;
+	if (!ok && e->published)
+		unhash(c, e);
+	pthread_cond_broadcast(&c->filled);
+	pthread_mutex_unlock(&c->lock);
 }
 
 void ctfs_cache_put(struct ctfs_cache *c, struct ctfs_cache_entry *e)

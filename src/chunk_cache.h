@@ -7,6 +7,7 @@
 #ifndef CTFS_CHUNK_CACHE_H
 #define CTFS_CHUNK_CACHE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,15 +26,18 @@ void ctfs_cache_free(struct ctfs_cache *c);
 /* A pinned entry for key, or NULL. */
 struct ctfs_cache_entry *ctfs_cache_get(struct ctfs_cache *c, const struct ctfs_cache_key *k);
 
-/* A pinned, unpublished buffer of len bytes to decrypt into. */
-int ctfs_cache_alloc(struct ctfs_cache *c, size_t len, struct ctfs_cache_entry **out);
+/* A pinned entry of len bytes for key. When another thread is filling it,
+ * wait for that. *fill is true when the caller must fill it and then call
+ * ctfs_cache_filled(); readers of the same chunk meanwhile wait instead of
+ * decrypting it a second time. -EIO when the filler failed. */
+int ctfs_cache_lookup(struct ctfs_cache *c, const struct ctfs_cache_key *k, size_t len,
+		      struct ctfs_cache_entry **out, bool *fill);
 
-/* Make a filled buffer visible under key. Returns the pinned entry to use:
- * e, or the one another thread published first (e is then released). */
-struct ctfs_cache_entry *ctfs_cache_publish(struct ctfs_cache *c, const struct ctfs_cache_key *k,
-					    struct ctfs_cache_entry *e);
+/* End of filling: ok publishes the bytes, !ok wipes them and wakes the
+ * waiters with -EIO. Either way the caller still holds its pin. */
+void ctfs_cache_filled(struct ctfs_cache *c, struct ctfs_cache_entry *e, bool ok);
 
-/* Unpin; an unpublished entry is wiped and recycled. */
+/* Unpin; an entry that is no longer in the cache is wiped and recycled. */
 void ctfs_cache_put(struct ctfs_cache *c, struct ctfs_cache_entry *e);
 
 uint8_t *ctfs_cache_data(struct ctfs_cache_entry *e);

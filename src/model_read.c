@@ -49,26 +49,23 @@ static int read_chunk(struct read_ctx *rc_, const struct ctfs_seg *s)
 	size_t clen = (size_t)(tlen - s->chunk * cs < cs ? tlen - s->chunk * cs : cs);
 	struct ctfs_cache_key key = { m->uid, s->tensor, s->chunk };
 	struct ctfs_cache_entry *e;
+	bool fill;
 	int rc;
 
 	/* A read that covers the whole chunk decrypts straight into the reply. */
 	if (s->off == 0 && s->len == clen)
 		return open_chunk(m, s->tensor, s->chunk, rc_->buf + s->buf_off, clen);
-	e = ctfs_cache_get(rc_->cache, &key);
-	if (!e) {
-		rc = ctfs_cache_alloc(rc_->cache, clen, &e);
-		if (rc)
-			return rc;
+	rc = ctfs_cache_lookup(rc_->cache, &key, clen, &e, &fill);
+	if (rc)
+		return rc;
+	if (fill) {
 		rc = open_chunk(m, s->tensor, s->chunk, ctfs_cache_data(e), clen);
-		if (rc) {
-			ctfs_cache_put(rc_->cache, e);
-			return rc;
-		}
-		e = ctfs_cache_publish(rc_->cache, &key, e);
+		ctfs_cache_filled(rc_->cache, e, rc == 0);
 	}
-	memcpy(rc_->buf + s->buf_off, ctfs_cache_data(e) + s->off, s->len);
+	if (!rc)
+		memcpy(rc_->buf + s->buf_off, ctfs_cache_data(e) + s->off, s->len);
 	ctfs_cache_put(rc_->cache, e);
-	return 0;
+	return rc;
 }
 
 static void stream_msg(const struct ctfs_model *m, size_t t, struct ctfs_stream_msg *msg)

@@ -1,4 +1,4 @@
-/* The chunk cache: hits, the byte budget, pinning, first publisher wins,
+/* The chunk cache: hits, the byte budget, pinning, one filler per chunk,
  * and forgetting a whole load. */
 #include <pthread.h>
 #include <string.h>
@@ -11,11 +11,15 @@ static struct ctfs_cache_entry *put_chunk(struct ctfs_cache *c, uint64_t uid, ui
 {
 	struct ctfs_cache_key k = { uid, 0, chunk };
 	struct ctfs_cache_entry *e;
+	bool mine;
 
-	if (ctfs_cache_alloc(c, len, &e))
+	if (ctfs_cache_lookup(c, &k, len, &e, &mine))
 		return NULL;
-	memset(ctfs_cache_data(e), fill, len);
-	return ctfs_cache_publish(c, &k, e);
+	if (mine) {
+		memset(ctfs_cache_data(e), fill, len);
+		ctfs_cache_filled(c, e, true);
+	}
+	return e;
 }
 
 static int cached(struct ctfs_cache *c, uint64_t uid, uint64_t chunk, uint8_t *fill)
@@ -63,12 +67,32 @@ static void pinned_entries_survive(void)
 	tap_ok(ctfs_cache_data(pinned)[0] == 0xaa, "nor wiped by drop_uid while pinned");
 	ctfs_cache_put(c, pinned);
 	tap_ok(ctfs_cache_get(c, &k) == NULL, "and gone once released");
-	/* first publisher wins: a second buffer for the same key is dropped */
+	/* a chunk is filled once: a second lookup gets the first bytes */
 	e = put_chunk(c, 3, 7, 100, 1);
 	ctfs_cache_put(c, e);
 	e = put_chunk(c, 3, 7, 100, 2);
-	tap_ok(ctfs_cache_data(e)[0] == 1, "a duplicate publish returns the first entry");
+	tap_ok(ctfs_cache_data(e)[0] == 1, "a second lookup reuses the filled entry");
 	ctfs_cache_put(c, e);
+	ctfs_cache_free(c);
+}
+
+/* A failed fill is not cached: waiters get -EIO, the next reader refills. */
+static void failed_fill(void)
+{
+	struct ctfs_cache_key k = { 4, 0, 0 };
+	struct ctfs_cache_entry *e, *again;
+	struct ctfs_cache *c;
+	bool mine;
+
+	ctfs_cache_new(65536, &c);
+	tap_ok(ctfs_cache_lookup(c, &k, 100, &e, &mine) == 0 && mine, "first reader fills");
+	ctfs_cache_filled(c, e, false);
+	ctfs_cache_put(c, e);
+	tap_ok(ctfs_cache_get(c, &k) == NULL, "a failed fill leaves nothing cached");
+	tap_ok(ctfs_cache_lookup(c, &k, 100, &again, &mine) == 0 && mine,
+	       "the next reader fills again");
+	ctfs_cache_filled(c, again, true);
+	ctfs_cache_put(c, again);
 	ctfs_cache_free(c);
 }
 
@@ -114,6 +138,7 @@ int main(void)
 {
 	budget_and_lru();
 	pinned_entries_survive();
+	failed_fill();
 	concurrent();
 	return tap_done();
 }
