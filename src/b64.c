@@ -113,7 +113,7 @@ int ctfs_b64_encode(const uint8_t *in, size_t len, struct ctfs_buf *out)
 	return 0;
 }
 
-static int hex_value(char c)
+int ctfs_hex_digit(int c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -129,7 +129,7 @@ int ctfs_hex_decode(const char *in, size_t inlen, uint8_t *out, size_t outlen)
 	if (inlen / 2 != outlen || inlen % 2)
 		return -EINVAL;
 	for (size_t i = 0; i < outlen; i++) {
-		int hi = hex_value(in[2 * i]), lo = hex_value(in[2 * i + 1]);
+		int hi = ctfs_hex_digit(in[2 * i]), lo = ctfs_hex_digit(in[2 * i + 1]);
 
 		if (hi < 0 || lo < 0)
 			return -EINVAL;

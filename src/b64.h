@@ -21,6 +21,8 @@ int ctfs_b64_encode(const uint8_t *in, size_t len, struct ctfs_buf *out);
 /* Characters that ctfs_b64_encode writes for len bytes. */
 size_t ctfs_b64_encoded_len(size_t len);
 
+/* The value (0-15) of the hex digit c (either case), or -1. */
+int ctfs_hex_digit(int c);
 /* Decode exactly 2 * outlen hex digits (either case); 0 or -EINVAL. */
 int ctfs_hex_decode(const char *in, size_t inlen, uint8_t *out, size_t outlen);
 /* Append lowercase hex to out (NUL-terminated); 0 or -ENOMEM. */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "b64.h"
 #include "utf8.h"
 #include "util.h"
 
@@ -88,17 +89,6 @@ int ctfs_jr_more(struct ctfs_jr *r, char close, bool *first)
 	return fail(r, "expected ',' or '%c'", close);
 }
 
-static int hexval(uint8_t c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* The 4 hex digits after "\u" at s; -1 if they are not all there. */
 static long hex4(const uint8_t *s, const uint8_t *end)
 {
@@ -107,7 +97,7 @@ static long hex4(const uint8_t *s, const uint8_t *end)
 	if (end - s < 4)
 		return -1;
 	for (int i = 0; i < 4; i++) {
-		int h = hexval(s[i]);
+		int h = ctfs_hex_digit(s[i]);
 
 		if (h < 0)
 			return -1;

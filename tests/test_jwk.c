@@ -97,9 +97,22 @@ static void test_b64_roundtrip(void)
 static void test_hex(void)
 {
 	static const uint8_t bytes[] = { 0x00, 0x1f, 0xa0, 0xff };
+	static const char lower[] = "0123456789abcdef", upper[] = "0123456789ABCDEF";
 	struct ctfs_buf b = { 0 };
 	uint8_t out[4];
+	int bad = 0;
 
+	/* Every char value, signed or unsigned, and EOF. */
+	for (int c = -128; c < 256; c++) {
+		int want = -1;
+
+		for (int v = 0; v < 16; v++) {
+			if (c == lower[v] || c == upper[v])
+				want = v;
+		}
+		bad += ctfs_hex_digit(c) != want;
+	}
+	tap_ok(!bad, "hex digit: 0-9, a-f and A-F have their values, every other char -1");
 	tap_ok(!ctfs_buf_puts(&b, "x=") && !ctfs_hex_encode(bytes, 4, &b) &&
 	       !strcmp((char *)b.data, "x=001fa0ff"), "hex encode appends lowercase");
 	ctfs_buf_free(&b);
