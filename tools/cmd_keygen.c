@@ -17,7 +17,7 @@
 static void help(FILE *out)
 {
 	fputs("Usage: ctfs-tool keygen [--alg ALG] [--kid PREFIX] [--enc-kid KID]\n"
-	      "                        [--sign-kid KID] --out FILE\n"
+	      "                        [--sign-kid KID] [--jku URL] --out FILE\n"
 	      "\n"
 	      "Generate a JWK set ({\"keys\":[...]}) holding one master key (oct) for ALG\n"
 	      "and one Ed25519 signing key (okp, with its private d) and write it to\n"
@@ -30,6 +30,9 @@ static void help(FILE *out)
 	      "                       (default prefix: ctfs-<8 random hex digits>)\n"
 	      "      --enc-kid KID    the master key's kid, exactly\n"
 	      "      --sign-kid KID   the signing key's kid, exactly\n"
+	      "      --jku URL        the URL of the JWK set that will hold the keys (for\n"
+	      "                       example file:///etc/ctfs/keys.json); files encrypted\n"
+	      "                       with them name it, as upstream key providers expect\n"
 	      "  -o, --out FILE       where to write the key set (required)\n"
 	      "  -h, --help           this text\n"
 	      "\n"
@@ -38,18 +41,19 @@ static void help(FILE *out)
 }
 
 struct keygen_opts {
-	const char *alg, *prefix, *enc_kid, *sign_kid, *out;
+	const char *alg, *prefix, *enc_kid, *sign_kid, *jku, *out;
 };
 
 static int parse(int argc, char **argv, struct keygen_opts *o)
 {
-	enum { OPT_ENC_KID = 256, OPT_SIGN_KID };
+	enum { OPT_ENC_KID = 256, OPT_SIGN_KID, OPT_JKU };
 	static const struct option longopts[] = {
 		{ "alg", required_argument, NULL, 'a' },
 		{ "kid", required_argument, NULL, 'k' },
 		{ "kid-prefix", required_argument, NULL, 'k' },
 		{ "enc-kid", required_argument, NULL, OPT_ENC_KID },
 		{ "sign-kid", required_argument, NULL, OPT_SIGN_KID },
+		{ "jku", required_argument, NULL, OPT_JKU },
 		{ "out", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -71,6 +75,11 @@ static int parse(int argc, char **argv, struct keygen_opts *o)
 			break;
 		case OPT_SIGN_KID:
 			o->sign_kid = optarg;
+			break;
+		case OPT_JKU:
+			if (!*optarg)
+				return tool_usage("keygen", "--jku needs a URL");
+			o->jku = optarg;
 			break;
 		case 'o':
 			o->out = optarg;
@@ -145,6 +154,8 @@ static int generate(const struct keygen_opts *o, const char *enc_kid, const char
 	rc = ctfs_jwk_generate(&master, CTFS_KTY_OCT, o->alg, enc_kid);
 	if (!rc)
 		rc = ctfs_jwk_generate(&signer, CTFS_KTY_OKP, "ed25519", sign_kid);
+	if (!rc && o->jku && (!(master.jku = strdup(o->jku)) || !(signer.jku = strdup(o->jku))))
+		rc = -ENOMEM;
 	if (!rc)
 		rc = key_set_json(&master, &signer, &json);
 	if (rc)

@@ -15,6 +15,7 @@
 #include "secmem.h"
 #include "tool.h"
 #include "util.h"
+#include "workpool.h"
 
 /* Key files are small; anything larger is not one. */
 #define SECRET_MAX (1u << 20)
@@ -23,6 +24,10 @@ static const struct tool_cmd *const commands[] = {
 	&tool_cmd_key,
 	&tool_cmd_keygen,
 	&tool_cmd_encrypt,
+	&tool_cmd_inspect,
+	&tool_cmd_verify,
+	&tool_cmd_decrypt,
+	&tool_cmd_rewrap,
 };
 
 void tool_err(const char *fmt, ...)
@@ -188,6 +193,16 @@ int tool_parse_size(const char *s, uint64_t *out)
 		return -EINVAL;
 	if (ctfs_mul_overflow(v, mul, out))
 		return -ERANGE;
+	return 0;
+}
+
+int tool_parse_threads(const char *s, unsigned *out)
+{
+	uint64_t v;
+
+	if (tool_parse_size(s, &v) || strpbrk(s, "KkMmGg") || v < 1 || v > CTFS_POOL_MAX_THREADS)
+		return -EINVAL;
+	*out = (unsigned)v;
 	return 0;
 }
 

@@ -1,0 +1,245 @@
+/* ctfs-tool verify: everything a CryptoTensors file promises, checked with
+ * the keys: the header signature, every wrapped data key, every tag of every
+ * chunk. Exit status 0 only when all of it holds. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ct_verify.h"
+#include "policy.h"
+#include "tool.h"
+
+static void help(FILE *out)
+{
+	fputs("Usage: ctfs-tool verify [--keys FILE | --keyring K] [OPTIONS] FILE|DIR\n"
+	      "\n"
+	      "Check a CryptoTensors file as thoroughly as the keys allow: the header\n"
+	      "signature, the unwrap of every tensor's data key with the master key, and\n"
+	      "the tag of every chunk (v2) or tensor (v1), reading the whole file once\n"
+	      "in bounded memory. The first failure is named: which tensor, which chunk.\n"
+	      "\n"
+	      "For a directory, every file in it is examined (at any depth): each\n"
+	      "CryptoTensors file must verify, a plain safetensors file counts as a\n"
+	      "failure (it is not protected: the mount would serve it unchecked), other\n"
+	      "files (config, tokenizer) are not model files and are skipped, and every\n"
+	      "shard index must match its shards.\n"
+	      "\n"
+	      "The local policy is reported, not enforced: verify checks integrity.\n"
+	      "\n"
+	      "Options:\n"
+	      "  -K, --keys FILE     JWK set holding the verification key (okp) and the\n"
+	      "                      master key (oct) named by the file's kids\n"
+	      "  -k, --keyring K     take them from the kernel keyring instead: @u (the\n"
+	      "                      default when --keys is not given), @s, a serial, a name\n"
+	      "  -j, --threads N     worker threads (default: one per CPU, at most 16)\n"
+	      "  -q, --quiet         no progress bar, and only failures are reported\n"
+	      "  -h, --help          this text\n"
+	      "\n"
+	      "Exit status: 0 when everything verifies, 1 otherwise, 2 bad command line.\n",
+	      out);
+}
+
+struct verify_opts {
+	struct tool_keys keys;
+	unsigned threads;
+	bool quiet;
+	const char *target;
+	unsigned ok, failed, skipped;
+};
+
+static int parse(int argc, char **argv, struct verify_opts *o)
+{
+	static const struct option longopts[] = {
+		{ "keys", required_argument, NULL, 'K' },
+		{ "keyring", required_argument, NULL, 'k' },
+		{ "threads", required_argument, NULL, 'j' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "K:k:j:qh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'K':
+			o->keys.file = optarg;
+			break;
+		case 'k':
+			o->keys.keyring = optarg;
+			break;
+		case 'j':
+			if (tool_parse_threads(optarg, &o->threads))
+				return tool_usage("verify", "bad --threads '%s' (1 to 16)", optarg);
+			break;
+		case 'q':
+			o->quiet = true;
+			break;
+		default:
+			return tool_usage("verify", "unknown option or missing argument: %s",
+					  argv[optind - 1]);
+		}
+	}
+	if (argc - optind != 1)
+		return tool_usage("verify", "expected one FILE or DIR");
+	if (o->keys.file && o->keys.keyring)
+		return tool_usage("verify", "give --keys or --keyring, not both");
+	o->target = argv[optind];
+	return 0;
+}
+
+static const char *kid_or(const char *kid)
+{
+	return kid ? kid : "(none)";
+}
+
+static int verify_crypto(struct verify_opts *o, const char *path, struct ctfs_model *m,
+			 struct tool_progress *p)
+{
+	struct ctfs_ct_check c = {
+		.out_fd = -1, .threads = o->threads,
+		.progress = tool_progress_cb, .progress_arg = p,
+	};
+	char err[512] = "", why[256];
+	size_t keys = 0;
+	int rc;
+
+	rc = ctfs_model_check_signature(m, &o->keys.kp, err, sizeof(err));
+	if (!rc)
+		rc = ctfs_model_unwrap_keys(m, &o->keys.kp, err, sizeof(err));
+	if (!rc)
+		rc = ctfs_model_check_data(m, &c, err, sizeof(err));
+	tool_progress_clear(p);
+	if (rc) {
+		tool_err("%s: FAILED: %s", path, *err ? err : strerror(-rc));
+		return rc;
+	}
+	for (size_t i = 0; i < m->ci->n_tensors; i++)
+		keys += m->ci->tensors[i].encrypted;
+	if (o->quiet)
+		return 0;
+	printf("%s: OK: signature (kid %s), %zu tensor key%s (kid %s, %s), %llu %s, "
+	       "%llu bytes authenticated\n", path, kid_or(m->ci->sign_kid), keys,
+	       keys == 1 ? "" : "s", kid_or(m->ci->enc_kid), ctfs_alg_name(m->ci->alg),
+	       (unsigned long long)c.messages,
+	       m->ci->version == 2 ? (c.messages == 1 ? "chunk" : "chunks") :
+	       (c.messages == 1 ? "tensor" : "tensors"), (unsigned long long)c.bytes);
+	if (ctfs_policy_check(m->ci->policy_local, why, sizeof(why)))
+		printf("%s: note: its local policy is not the unconditional 'allow = true', the "
+		       "only one the ctfs mount evaluates so far: the mount will refuse it\n", path);
+	return 0;
+}
+
+/* 0 verified, 1 skipped (not a model file in a directory), <0 failed. */
+static int verify_one(struct verify_opts *o, const char *path, bool in_dir,
+		      struct tool_progress *p)
+{
+	struct tool_model tm;
+	int rc = tool_model_open(path, &tm);
+
+	if (rc) {
+		tool_err("%s: FAILED: %s", path, tm.why);
+	} else if (tm.kind == TOOL_KIND_CRYPTO) {
+		rc = verify_crypto(o, path, tm.m, p);
+	} else if (tm.kind == TOOL_KIND_INVALID) {
+		tool_err("%s: FAILED: invalid CryptoTensors file: %s", path, tm.why);
+		rc = -EBADMSG;
+	} else if (tm.kind == TOOL_KIND_PLAIN) {
+		tool_err("%s: FAILED: plain safetensors, not encrypted or signed: nothing to "
+			 "verify", path);
+		rc = -ENODATA;
+	} else if (in_dir) {
+		rc = 1;
+	} else {
+		tool_err("%s: FAILED: not a model file (not safetensors: %s)", path, tm.why);
+		rc = -EINVAL;
+	}
+	tool_model_close(&tm);
+	return rc;
+}
+
+static void count(struct verify_opts *o, int rc)
+{
+	if (rc == 0)
+		o->ok++;
+	else if (rc == 1)
+		o->skipped++;
+	else
+		o->failed++;
+}
+
+static int verify_dir(struct verify_opts *o)
+{
+	struct tool_tree t;
+	struct tool_progress p;
+	bool index_ok;
+
+	if (tool_tree_list(o->target, NULL, &t))
+		return TOOL_FAIL;
+	index_ok = !tool_check_indexes(o->target, &t);
+	tool_progress_init(&p, o->quiet, "verifying", t.bytes);
+	for (size_t i = 0; i < t.n && !tool_interrupted(); i++) {
+		char *path;
+
+		if (t.e[i].dir)
+			continue;
+		path = tool_join(o->target, t.e[i].rel);
+		if (!path) {
+			tool_err("out of memory");
+			o->failed++;
+			break;
+		}
+		count(o, verify_one(o, path, true, &p));
+		tool_progress_advance(&p, t.e[i].size);
+		free(path);
+	}
+	tool_progress_clear(&p);
+	tool_tree_free(&t);
+	if (tool_interrupted()) {
+		tool_err("%s: interrupted", o->target);
+		return TOOL_FAIL;
+	}
+	if (!o->quiet || o->failed || !index_ok)
+		printf("%s: %s: %u CryptoTensors file%s verified, %u failed, %u other file%s "
+		       "skipped, shard index%s\n", o->target,
+		       o->failed || !index_ok ? "FAILED" : "OK", o->ok, o->ok == 1 ? "" : "s",
+		       o->failed, o->skipped, o->skipped == 1 ? "" : "s",
+		       index_ok ? "es consistent" : " broken");
+	return o->failed || !index_ok ? TOOL_FAIL : TOOL_OK;
+}
+
+static int run(int argc, char **argv)
+{
+	struct verify_opts o = { 0 };
+	struct tool_progress p;
+	int rc;
+
+	if (tool_wants_help(argc, argv)) {
+		help(stdout);
+		return TOOL_OK;
+	}
+	rc = parse(argc, argv, &o);
+	if (rc)
+		return rc;
+	if (tool_keys_open(&o.keys))
+		return TOOL_FAIL;
+	tool_signals_install();
+	if (tool_is_dir(o.target)) {
+		rc = verify_dir(&o);
+	} else {
+		tool_progress_init(&p, o.quiet, "verifying", 0);
+		rc = verify_one(&o, o.target, false, &p) ? TOOL_FAIL : TOOL_OK;
+	}
+	tool_keys_close(&o.keys);
+	return rc;
+}
+
+const struct tool_cmd tool_cmd_verify = {
+	.name = "verify",
+	.summary = "check signature, keys and every chunk tag of a model",
+	.run = run,
+	.help = help,
+};
