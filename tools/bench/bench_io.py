@@ -6,6 +6,7 @@ import json
 import mmap
 import os
 import random
+import resource
 import shutil
 import struct
 import subprocess
@@ -212,3 +213,43 @@ def file_sha256(path):
                 break
             h.update(mv[:n])
     return h.hexdigest()
+
+
+def _cpu_snapshot():
+    """(wall, busy CPU seconds of the machine, CPU seconds of this process
+    and its reaped children: the daemons are children, reaped at unmount)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:9]]
+    busy = sum(v) - v[3] - v[4]          # all but idle and iowait; steal counts
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    ch = resource.getrusage(resource.RUSAGE_CHILDREN)
+    ours = me.ru_utime + me.ru_stime + ch.ru_utime + ch.ru_stime
+    return time.monotonic(), busy / os.sysconf("SC_CLK_TCK"), ours
+
+
+class Contention:
+    """Share of the machine's CPU that other processes (or the hypervisor)
+    took while the benchmark measured: 0.0 is a quiet machine."""
+
+    def __init__(self):
+        self.start = _cpu_snapshot()
+
+    def foreign(self):
+        w1, b1, o1 = _cpu_snapshot()
+        w0, b0, o0 = self.start
+        if w1 <= w0:
+            return 0.0
+        return max(0.0, ((b1 - b0) - (o1 - o0)) / ((w1 - w0) * (os.cpu_count() or 1)))
+
+
+def wait_quiet(max_wait, threshold=0.10, window=1.0):
+    """Wait (at most max_wait seconds) for a window in which others use
+    less than threshold of the CPU; returns (seconds waited, last share)."""
+    t0 = time.monotonic()
+    share = 0.0
+    while True:
+        c = Contention()
+        time.sleep(window)
+        share = c.foreign()
+        if share < threshold or time.monotonic() - t0 >= max_wait:
+            return time.monotonic() - t0, share

@@ -53,11 +53,15 @@ def perf_record(work, datafile, pid=None):
         work()
     finally:
         _detach(p)
-    rep = subprocess.run(["perf", "report", "-i", datafile, "--stdio", "--no-children",
-                          "--sort", "comm,dso,symbol", "--percent-limit", "0.7", "-g", "none"],
-                         capture_output=True, text=True)
-    lines = [ln for ln in rep.stdout.splitlines() if ln.strip() and not ln.startswith("#")]
-    return "\n".join(lines[:60]) + "\n"
+    out = []
+    for sort, limit, rows in (("comm,dso", "1", 20), ("comm,dso,symbol", "0.7", 40)):
+        rep = subprocess.run(["perf", "report", "-i", datafile, "--stdio", "--no-children",
+                              "--sort", sort, "--percent-limit", limit, "-g", "none"],
+                             capture_output=True, text=True)
+        lines = [ln.rstrip() for ln in rep.stdout.splitlines()
+                 if ln.strip() and not ln.startswith("#")]
+        out.append("-- by %s\n%s\n" % (sort, "\n".join(lines[:rows])))
+    return "".join(out)
 
 
 def strace_count(pid, work):
@@ -97,3 +101,45 @@ def fuse_request_sizes(pid, work, outfile):
         pass
     os.unlink(outfile) if os.path.exists(outfile) else None
     return sizes
+
+
+FUSE_OPCODES = {1: "LOOKUP", 2: "FORGET", 3: "GETATTR", 5: "READLINK", 14: "OPEN",
+                15: "READ", 17: "STATFS", 18: "RELEASE", 22: "GETXATTR", 25: "FLUSH",
+                26: "INIT", 27: "OPENDIR", 28: "READDIR", 29: "RELEASEDIR", 34: "ACCESS",
+                36: "INTERRUPT", 38: "DESTROY", 39: "IOCTL", 40: "POLL", 42: "BATCH_FORGET",
+                44: "READDIRPLUS", 46: "LSEEK"}
+
+
+def fuse_requests(pid, work, outfile):
+    """Which FUSE requests the kernel sends the daemon during work: the
+    opcode of every read() from /dev/fuse, counted."""
+    if not shutil.which("strace"):
+        return {}
+    p = _attach(["strace", "-f", "-qq", "-e", "trace=read", "-xx", "-s", "8",
+                 "-o", outfile, "-p", str(pid)])
+    try:
+        work()
+    finally:
+        _detach(p)
+    counts = {}
+    try:
+        with open(outfile) as f:
+            for line in f:
+                q = line.find('"')
+                if ("read(" not in line and "read resumed>" not in line) or q < 0:
+                    continue
+                raw = line[q + 1:line.find('"', q + 1)].replace("\\x", "")
+                ret = line.rsplit("=", 1)[-1].split()
+                if len(raw) < 16 or not ret or not ret[0].isdigit():
+                    continue
+                head = bytes.fromhex(raw[:16])
+                if int.from_bytes(head[:4], "little") != int(ret[0]):
+                    continue         # not a FUSE request: its length field is the size read
+                op = int.from_bytes(head[4:8], "little")
+                name = FUSE_OPCODES.get(op, "op%d" % op)
+                counts[name] = counts.get(name, 0) + 1
+    except (OSError, ValueError):
+        pass
+    if os.path.exists(outfile):
+        os.unlink(outfile)
+    return counts

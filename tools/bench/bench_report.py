@@ -227,6 +227,11 @@ HOW = """\
   with 1500+ tensors (lookup, header load, signature check, key lookup and
   unwrapping of every tensor's key happen in there).
 - **RSS**: `VmHWM` of the daemon, read from /proc just before each unmount.
+- **contention**: this machine is shared. Before each run the benchmark
+  waits (`--settle`, up to 60 s) for a second in which other processes use
+  under 10% of the CPU, and during each run it measures the share of the
+  CPU others took (/proc/stat minus its own and its daemons' CPU time);
+  runs above 5% are listed in the notes.
 - Before the timed runs every view (ctfs encrypted, many-tensor,
   passthrough, gocryptfs) is read once and compared with the plaintext
   (sha256 of the tensor data), so no figure comes from wrong bytes.
