@@ -4,6 +4,7 @@
 #include "secmem.h"
 #include "tap.h"
 #include "util.h"
+#include "vectors.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -19,59 +20,6 @@ static const enum ctfs_alg all_algs[] = {
 };
 
 /* ---- Wycheproof --------------------------------------------------------- */
-
-static cJSON *load_vectors(const char *name)
-{
-	char path[4096];
-	uint8_t *text;
-	size_t len;
-	cJSON *root;
-	int rc;
-
-	snprintf(path, sizeof(path), "%s/wycheproof/%s", tap_vectors_dir(), name);
-	rc = ctfs_read_file(path, 64 << 20, &text, &len);
-	if (rc) {
-		if (getenv("CI"))
-			tap_ok(0, "%s: vector file present (%s)", name, strerror(-rc));
-		else
-			tap_diag("SKIP %s: cannot read %s: %s", name, path, strerror(-rc));
-		return NULL;
-	}
-	root = cJSON_ParseWithLength((const char *)text, len);
-	free(text);
-	tap_ok(root != NULL, "%s: parses as JSON", name);
-	return root;
-}
-
-/* Decode a hex member into a fresh buffer (never NULL on success, even for
- * an empty string). */
-static uint8_t *hex_member(const cJSON *t, const char *name, size_t *len)
-{
-	const cJSON *it = cJSON_GetObjectItemCaseSensitive(t, name);
-	size_t n;
-	uint8_t *out;
-
-	if (!cJSON_IsString(it))
-		return NULL;
-	n = strlen(it->valuestring);
-	if (n % 2)
-		return NULL;
-	out = malloc(n / 2 + 1);
-	if (!out)
-		return NULL;
-	if (sodium_hex2bin(out, n / 2, it->valuestring, n, NULL, len, NULL) || *len != n / 2) {
-		free(out);
-		return NULL;
-	}
-	return out;
-}
-
-static int group_int(const cJSON *g, const char *name)
-{
-	const cJSON *it = cJSON_GetObjectItemCaseSensitive(g, name);
-
-	return cJSON_IsNumber(it) ? it->valueint : -1;
-}
 
 static bool all_zero(const uint8_t *p, size_t n)
 {
@@ -91,14 +39,15 @@ struct counts {
 static bool aead_case(enum ctfs_alg alg, const cJSON *t, int tc, const char *result)
 {
 	size_t klen, ivlen, alen, mlen, clen, tlen;
-	uint8_t *key = hex_member(t, "key", &klen), *iv = hex_member(t, "iv", &ivlen);
-	uint8_t *aad = hex_member(t, "aad", &alen), *msg = hex_member(t, "msg", &mlen);
-	uint8_t *ct = hex_member(t, "ct", &clen), *tag = hex_member(t, "tag", &tlen);
+	uint8_t *key = NULL, *iv = NULL, *aad = NULL, *msg = NULL, *ct = NULL, *tag = NULL;
 	uint8_t *buf = NULL, mytag[CTFS_AEAD_TAG];
 	bool valid = !strcmp(result, "valid"), ok = false;
 	int rc;
 
-	if (!key || !iv || !aad || !msg || !ct || !tag || clen != mlen || tlen != CTFS_AEAD_TAG)
+	if (vec_hex(t, "key", &key, &klen) || vec_hex(t, "iv", &iv, &ivlen) ||
+	    vec_hex(t, "aad", &aad, &alen) || vec_hex(t, "msg", &msg, &mlen) ||
+	    vec_hex(t, "ct", &ct, &clen) || vec_hex(t, "tag", &tag, &tlen) ||
+	    clen != mlen || tlen != CTFS_AEAD_TAG)
 		goto out;
 	buf = malloc(clen + 1);
 	if (!buf)
@@ -130,13 +79,13 @@ static void wycheproof_aead(const char *file, bool chacha)
 {
 	struct counts c = { 0 };
 	const cJSON *g, *t;
-	cJSON *root = load_vectors(file);
+	cJSON *root = vec_load_json(file);
 
 	if (!root)
 		return;
 	cJSON_ArrayForEach(g, cJSON_GetObjectItemCaseSensitive(root, "testGroups")) {
-		int ivbits = group_int(g, "ivSize"), keybits = group_int(g, "keySize");
-		int tagbits = group_int(g, "tagSize");
+		int ivbits = vec_int(g, "ivSize"), keybits = vec_int(g, "keySize");
+		int tagbits = vec_int(g, "tagSize");
 		const cJSON *tests = cJSON_GetObjectItemCaseSensitive(g, "tests");
 		enum ctfs_alg alg = chacha ? CTFS_ALG_CHACHA20POLY1305
 				   : keybits == 128 ? CTFS_ALG_AES128GCM : CTFS_ALG_AES256GCM;
@@ -148,7 +97,7 @@ static void wycheproof_aead(const char *file, bool chacha)
 		}
 		cJSON_ArrayForEach(t, tests) {
 			const cJSON *res = cJSON_GetObjectItemCaseSensitive(t, "result");
-			int tc = group_int(t, "tcId");
+			int tc = vec_int(t, "tcId");
 
 			if (!cJSON_IsString(res) || !strcmp(res->valuestring, "acceptable")) {
 				/* AEAD files have no acceptable cases; count any as skipped. */
@@ -516,8 +465,8 @@ int main(void)
 	if (ctfs_secmem_init())
 		tap_skip_all("libsodium does not initialise");
 	test_names();
-	wycheproof_aead("aes_gcm_test.json", false);
-	wycheproof_aead("chacha20_poly1305_test.json", true);
+	wycheproof_aead("wycheproof/aes_gcm_test.json", false);
+	wycheproof_aead("wycheproof/chacha20_poly1305_test.json", true);
 	test_libsodium_agreement();
 	for (size_t i = 0; i < CTFS_ARRAY_LEN(all_algs); i++) {
 		test_stream(all_algs[i]);

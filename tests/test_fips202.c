@@ -1,12 +1,12 @@
 /* SHA-3 / SHAKE against fixed answers and against OpenSSL's EVP, with
  * absorb and squeeze split into many calls at odd boundaries. */
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/evp.h>
 
+#include "b64.h"
 #include "pq/fips202.h"
 #include "tap.h"
 
@@ -31,20 +31,6 @@ static void rng_fill(uint8_t *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		p[i] = (uint8_t)rng_next();
-}
-
-static int unhex(uint8_t *out, size_t outlen, const char *hex)
-{
-	if (strlen(hex) != 2 * outlen)
-		return -1;
-	for (size_t i = 0; i < outlen; i++) {
-		unsigned int v;
-
-		if (sscanf(hex + 2 * i, "%2x", &v) != 1)
-			return -1;
-		out[i] = (uint8_t)v;
-	}
-	return 0;
 }
 
 enum alg { SHA3_256, SHA3_512, SHAKE128, SHAKE256 };
@@ -110,7 +96,7 @@ static void test_known_answers(void)
 		case SHAKE128: ctfs_shake128(got, kat[i].outlen, m, mlen); break;
 		case SHAKE256: ctfs_shake256(got, kat[i].outlen, m, mlen); break;
 		}
-		tap_ok(unhex(want, kat[i].outlen, kat[i].hex) == 0 &&
+		tap_ok(ctfs_hex_decode(kat[i].hex, strlen(kat[i].hex), want, kat[i].outlen) == 0 &&
 		       memcmp(got, want, kat[i].outlen) == 0,
 		       "%s(\"%s\") known answer", alg_name[kat[i].a], kat[i].msg);
 	}

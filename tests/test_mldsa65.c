@@ -15,8 +15,7 @@
 #include "pq/mldsa_internal.h"
 #include "tap.h"
 #include "util.h"
-
-#define MAX_JSON_BYTES (64u << 20)
+#include "vectors.h"
 
 struct counts {
 	unsigned int total, passed, valid, invalid;
@@ -29,61 +28,20 @@ struct hexfield {
 	int present;
 };
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* 0, or -1 when the field is not valid hex or memory runs out. */
+/* 0 (present = 0 when the field is missing or JSON null), or -1 when it is
+ * not a hex string or memory runs out. */
 static int get_hex(const cJSON *obj, const char *name, struct hexfield *out)
 {
-	const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, name);
-	const char *s;
-	size_t n;
+	int rc = vec_hex(obj, name, &out->p, &out->len);
 
-	memset(out, 0, sizeof(*out));
-	if (!item || cJSON_IsNull(item))
-		return 0;
-	if (!cJSON_IsString(item))
-		return -1;
-	s = item->valuestring;
-	n = strlen(s);
-	if (n % 2)
-		return -1;
-	out->p = malloc(n / 2 + 1);
-	if (!out->p)
-		return -1;
-	for (size_t i = 0; i < n / 2; i++) {
-		int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
-
-		if (hi < 0 || lo < 0) {
-			free(out->p);
-			out->p = NULL;
-			return -1;
-		}
-		out->p[i] = (uint8_t)(hi << 4 | lo);
-	}
-	out->len = n / 2;
-	out->present = 1;
-	return 0;
+	out->present = rc == 0;
+	return rc && rc != -ENOENT ? -1 : 0;
 }
 
-static int unhex32(uint8_t out[32], const char *hex)
+/* The 32 bytes spelt by the 64 hex digits that s starts with. */
+static int unhex32(uint8_t out[32], const char *s)
 {
-	for (int i = 0; i < 32; i++) {
-		int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return -1;
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
-	return 0;
+	return strnlen(s, 64) == 64 ? ctfs_hex_decode(s, 64, out, 32) : -1;
 }
 
 static void free_hex(struct hexfield *h)
@@ -97,43 +55,6 @@ static const char *get_str(const cJSON *obj, const char *name)
 	const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, name);
 
 	return cJSON_IsString(item) ? item->valuestring : "";
-}
-
-static int has_flag(const cJSON *test, const char *flag)
-{
-	const cJSON *f;
-
-	cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(test, "flags")) {
-		if (cJSON_IsString(f) && !strcmp(f->valuestring, flag))
-			return 1;
-	}
-	return 0;
-}
-
-/* The vector file, or NULL after reporting it missing: a failure under CI,
- * a skip otherwise. */
-static cJSON *load_vectors(const char *name)
-{
-	char path[4096];
-	uint8_t *data;
-	size_t len;
-	cJSON *root;
-	int rc;
-
-	snprintf(path, sizeof(path), "%s/wycheproof/%s", tap_vectors_dir(), name);
-	rc = ctfs_read_file(path, MAX_JSON_BYTES, &data, &len);
-	if (rc) {
-		if (getenv("CI"))
-			tap_ok(0, "%s: vector file readable (%s)", name, strerror(-rc));
-		else
-			tap_ok(1, "%s # SKIP cannot read %s: %s", name, path, strerror(-rc));
-		return NULL;
-	}
-	root = cJSON_ParseWithLength((const char *)data, len);
-	free(data);
-	if (!tap_ok(root != NULL, "%s: parses as JSON", name))
-		return NULL;
-	return root;
 }
 
 /* Wycheproof result: 1 valid, 0 invalid ("acceptable" never occurs for
@@ -294,7 +215,7 @@ static void run_sign_file(const char *file, int seeded)
 	struct counts cnt = { 0 };
 	unsigned int groups = 0;
 	const cJSON *group, *test;
-	cJSON *root = load_vectors(file);
+	cJSON *root = vec_load_json(file);
 
 	if (!root)
 		return;
@@ -304,16 +225,15 @@ static void run_sign_file(const char *file, int seeded)
 		groups++;
 		signer_from_group(&s, group, seeded, file);
 		cJSON_ArrayForEach(test, cJSON_GetObjectItemCaseSensitive(group, "tests")) {
-			const cJSON *id = cJSON_GetObjectItemCaseSensitive(test, "tcId");
 			int want = expected_valid(test), ok;
 			char note[128] = "unknown expected result";
 
 			ok = want >= 0 && check_sign_vector(&s, test, want, note, sizeof(note));
 			tally(&cnt, want, ok);
 			tap_ok(ok, "%s tcId %d (%s%s%s): expect %s, %s", file,
-			       cJSON_IsNumber(id) ? id->valueint : -1, get_str(test, "comment"),
-			       has_flag(test, "Internal") ? ", external mu" : "",
-			       has_flag(test, "Randomized") ? ", hedged" : "",
+			       vec_int(test, "tcId"), get_str(test, "comment"),
+			       vec_has_flag(test, "Internal") ? ", external mu" : "",
+			       vec_has_flag(test, "Randomized") ? ", hedged" : "",
 			       get_str(test, "result"), note);
 		}
 		sodium_memzero(&s, sizeof(s));
@@ -360,7 +280,7 @@ static void run_verify_file(const char *file)
 	struct counts cnt = { 0 };
 	unsigned int groups = 0;
 	const cJSON *group, *test;
-	cJSON *root = load_vectors(file);
+	cJSON *root = vec_load_json(file);
 
 	if (!root)
 		return;
@@ -370,7 +290,6 @@ static void run_verify_file(const char *file)
 
 		groups++;
 		cJSON_ArrayForEach(test, cJSON_GetObjectItemCaseSensitive(group, "tests")) {
-			const cJSON *id = cJSON_GetObjectItemCaseSensitive(test, "tcId");
 			int want = expected_valid(test), ok = 0;
 			char note[128] = "unknown expected result";
 
@@ -380,7 +299,7 @@ static void run_verify_file(const char *file)
 				ok = check_verify_vector(&pk, test, want, note, sizeof(note));
 			tally(&cnt, want, ok);
 			tap_ok(ok, "%s tcId %d (%s): expect %s, %s", file,
-			       cJSON_IsNumber(id) ? id->valueint : -1, get_str(test, "comment"),
+			       vec_int(test, "tcId"), get_str(test, "comment"),
 			       get_str(test, "result"), note);
 		}
 		free_hex(&pk);
@@ -595,21 +514,11 @@ static void run_field_accumulated(const char *readme)
 static void run_accumulated_tests(void)
 {
 	const char *more = getenv("CTFS_MLDSA_ACCUMULATED");
-	char path[4096];
 	uint8_t *readme;
 	size_t len;
-	int rc;
 
-	snprintf(path, sizeof(path), "%s/cctv-mlkem/ML-DSA-accumulated-README.md",
-		 tap_vectors_dir());
-	rc = ctfs_read_file(path, 1u << 20, &readme, &len);
-	if (rc) {
-		if (getenv("CI"))
-			tap_ok(0, "accumulated README readable (%s)", strerror(-rc));
-		else
-			tap_ok(1, "accumulated test # SKIP cannot read %s: %s", path, strerror(-rc));
+	if (vec_read("cctv-mlkem/ML-DSA-accumulated-README.md", &readme, &len))
 		return;
-	}
 	run_accumulated(100, (const char *)readme, "100");
 	if (FIELD_TEST_BY_DEFAULT || (more && *more))
 		run_field_accumulated((const char *)readme);
@@ -712,9 +621,9 @@ int main(void)
 	run_rounding_exhaustive();
 	run_ntt_check();
 	run_api_checks();
-	run_sign_file("mldsa_65_sign_seed_test.json", 1);
-	run_sign_file("mldsa_65_sign_noseed_test.json", 0);
-	run_verify_file("mldsa_65_verify_test.json");
+	run_sign_file("wycheproof/mldsa_65_sign_seed_test.json", 1);
+	run_sign_file("wycheproof/mldsa_65_sign_noseed_test.json", 0);
+	run_verify_file("wycheproof/mldsa_65_verify_test.json");
 	run_accumulated_tests();
 	return tap_done();
 }

@@ -19,6 +19,7 @@
 #include "pq/mlkem_sample.h"
 #include "util.h"
 #include "tap.h"
+#include "vectors.h"
 
 #define PK_BYTES CTFS_MLKEM768_PK_BYTES
 #define SK_BYTES CTFS_MLKEM768_SK_BYTES
@@ -30,78 +31,20 @@ struct bytes {
 	size_t len;
 };
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Decodes hex into a fresh buffer (never NULL on success, even if empty). */
+/* vec_unhex and vec_hex into a struct bytes. */
 static int unhex(struct bytes *b, const char *hex)
 {
-	size_t n = strlen(hex);
+	return vec_unhex(hex, &b->p, &b->len);
+}
 
-	b->p = NULL;
-	b->len = 0;
-	if (n % 2)
-		return -EINVAL;
-	b->p = malloc(n / 2 + 1);
-	if (!b->p)
-		return -ENOMEM;
-	for (size_t i = 0; i < n / 2; i++) {
-		int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
-
-		if (hi < 0 || lo < 0) {
-			free(b->p);
-			b->p = NULL;
-			return -EINVAL;
-		}
-		b->p[i] = (uint8_t)(hi << 4 | lo);
-	}
-	b->len = n / 2;
-	return 0;
+static int jbytes(struct bytes *b, const cJSON *t, const char *key)
+{
+	return vec_hex(t, key, &b->p, &b->len);
 }
 
 static bool eq(const uint8_t *a, const struct bytes *b, size_t len)
 {
 	return b->p && b->len == len && memcmp(a, b->p, len) == 0;
-}
-
-static bool in_ci(void)
-{
-	const char *ci = getenv("CI");
-
-	return ci && *ci;
-}
-
-/* A missing vector file fails under CI and is a visible skip elsewhere. */
-static void missing(const char *path, int rc)
-{
-	if (in_ci())
-		tap_ok(0, "vector file %s readable (%s)", path, strerror(-rc));
-	else
-		tap_ok(1, "vector file %s # SKIP not readable (%s)", path, strerror(-rc));
-}
-
-static char *read_vector_file(const char *name)
-{
-	char path[4096];
-	uint8_t *data = NULL;
-	size_t len;
-	int rc;
-
-	snprintf(path, sizeof(path), "%s/%s", tap_vectors_dir(), name);
-	rc = ctfs_read_file(path, 64 << 20, &data, &len);
-	if (rc) {
-		missing(path, rc);
-		return NULL;
-	}
-	return (char *)data;
 }
 
 /* ------------------------------------------------------------------ */
@@ -112,15 +55,6 @@ static const char *jstr(const cJSON *t, const char *key)
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(t, key);
 
 	return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-static int jbytes(struct bytes *b, const cJSON *t, const char *key)
-{
-	const char *s = jstr(t, key);
-
-	b->p = NULL;
-	b->len = 0;
-	return s ? unhex(b, s) : -ENOENT;
 }
 
 /* Expected result "valid" needs acceptance with the right outputs,
@@ -260,16 +194,11 @@ static void run_wycheproof(const char *file, const char *want_type, vector_fn fn
 	char name[256], flags[256];
 	const cJSON *g, *t;
 	cJSON *root;
-	char *text;
 	int total = 0, passed = 0;
 
 	snprintf(name, sizeof(name), "wycheproof/%s", file);
-	text = read_vector_file(name);
-	if (!text)
-		return;
-	root = cJSON_Parse(text);
-	free(text);
-	if (!tap_ok(root != NULL, "%s parses as JSON", file))
+	root = vec_load_json(name);
+	if (!root)
 		return;
 	cJSON_ArrayForEach(g, cJSON_GetObjectItemCaseSensitive(root, "testGroups")) {
 		const char *type = jstr(g, "type"), *param = jstr(g, "parameterSet");
@@ -280,14 +209,13 @@ static void run_wycheproof(const char *file, const char *want_type, vector_fn fn
 			continue;
 		}
 		cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(g, "tests")) {
-			const cJSON *id = cJSON_GetObjectItemCaseSensitive(t, "tcId");
 			const char *result = jstr(t, "result"), *comment = jstr(t, "comment");
 			bool ok = result && fn(t, result);
 
 			flags_text(flags, sizeof(flags), t);
 			total++;
 			passed += ok;
-			tap_ok(ok, "%s tcId %d %s%s%s%s", file, cJSON_IsNumber(id) ? id->valueint : -1,
+			tap_ok(ok, "%s tcId %d %s%s%s%s", file, vec_int(t, "tcId"),
 			       result ? result : "?", flags, comment && *comment ? ": " : "",
 			       comment ? comment : "");
 		}
@@ -418,13 +346,13 @@ static bool kv_coeffs_eq(const struct kvfile *f, const char *name, const uint16_
 static bool load_kvfile(struct kvfile *f, const char *name)
 {
 	char path[256];
-	char *text;
+	uint8_t *text;
+	size_t len;
 
 	snprintf(path, sizeof(path), "cctv-mlkem/%s", name);
-	text = read_vector_file(path);
-	if (!text)
+	if (vec_read(path, &text, &len))
 		return false;
-	if (kv_parse(f, text)) {
+	if (kv_parse(f, (char *)text)) {
 		free(text);
 		tap_ok(0, "%s parses", name);
 		return false;

@@ -4,6 +4,7 @@
 #include "sign.h"
 #include "tap.h"
 #include "util.h"
+#include "vectors.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -13,73 +14,11 @@
 #include <openssl/evp.h>
 #include <sodium.h>
 
-static cJSON *load_vectors(const char *name)
-{
-	char path[4096];
-	uint8_t *text;
-	size_t len;
-	cJSON *root;
-	int rc;
-
-	snprintf(path, sizeof(path), "%s/wycheproof/%s", tap_vectors_dir(), name);
-	rc = ctfs_read_file(path, 64 << 20, &text, &len);
-	if (rc) {
-		if (getenv("CI"))
-			tap_ok(0, "%s: vector file present (%s)", name, strerror(-rc));
-		else
-			tap_diag("SKIP %s: cannot read %s: %s", name, path, strerror(-rc));
-		return NULL;
-	}
-	root = cJSON_ParseWithLength((const char *)text, len);
-	free(text);
-	tap_ok(root != NULL, "%s: parses as JSON", name);
-	return root;
-}
-
-/* Decode a hex member into a fresh buffer; NULL if absent or not hex. */
-static uint8_t *hex_member(const cJSON *t, const char *name, size_t *len)
-{
-	const cJSON *it = cJSON_GetObjectItemCaseSensitive(t, name);
-	size_t n;
-	uint8_t *out;
-
-	if (!cJSON_IsString(it))
-		return NULL;
-	n = strlen(it->valuestring);
-	out = malloc(n / 2 + 1);
-	if (!out)
-		return NULL;
-	if (n % 2 || sodium_hex2bin(out, n / 2, it->valuestring, n, NULL, len, NULL) ||
-	    *len != n / 2) {
-		free(out);
-		return NULL;
-	}
-	return out;
-}
-
-static bool has_flag(const cJSON *t, const char *flag)
-{
-	const cJSON *f;
-
-	cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(t, "flags")) {
-		if (cJSON_IsString(f) && !strcmp(f->valuestring, flag))
-			return true;
-	}
-	return false;
-}
-
 static const char *result_of(const cJSON *t)
 {
 	const cJSON *r = cJSON_GetObjectItemCaseSensitive(t, "result");
 
 	return cJSON_IsString(r) ? r->valuestring : "?";
-}
-
-static int tc_id(const cJSON *t)
-{
-	const cJSON *id = cJSON_GetObjectItemCaseSensitive(t, "tcId");
-
-	return cJSON_IsNumber(id) ? id->valueint : -1;
 }
 
 /* ---- Ed25519 -------------------------------------------------------------- */
@@ -90,25 +29,27 @@ static void wycheproof_ed25519(void)
 {
 	int passed = 0, failed = 0, skipped = 0;
 	const cJSON *g, *t;
-	cJSON *root = load_vectors("ed25519_test.json");
+	cJSON *root = vec_load_json("wycheproof/ed25519_test.json");
 
 	if (!root)
 		return;
 	cJSON_ArrayForEach(g, cJSON_GetObjectItemCaseSensitive(root, "testGroups")) {
 		const cJSON *pk_obj = cJSON_GetObjectItemCaseSensitive(g, "publicKey");
-		size_t pklen = 0;
-		uint8_t *pk = hex_member(pk_obj, "pk", &pklen);
+		uint8_t *pk;
+		size_t pklen;
+		bool pk_ok = !vec_hex(pk_obj, "pk", &pk, &pklen) && pklen == 32;
 
 		cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(g, "tests")) {
 			const char *res = result_of(t);
-			size_t mlen, slen;
-			uint8_t *msg = hex_member(t, "msg", &mlen), *sig = hex_member(t, "sig", &slen);
+			uint8_t *msg = NULL, *sig = NULL;
+			size_t mlen = 0, slen = 0;
+			bool decoded = !vec_hex(t, "msg", &msg, &mlen) && !vec_hex(t, "sig", &sig, &slen);
 			bool valid = !strcmp(res, "valid"), ok;
-			int rc = -EBADMSG;
+			int rc = -EBADMSG, tc = vec_int(t, "tcId");
 
-			if (!pk || pklen != 32 || !msg || !sig || (!valid && strcmp(res, "invalid"))) {
+			if (!pk_ok || !decoded || (!valid && strcmp(res, "invalid"))) {
 				skipped++;
-				tap_ok(0, "ed25519 tcId %d: unusable test case", tc_id(t));
+				tap_ok(0, "ed25519 tcId %d: unusable test case", tc);
 				free(msg), free(sig);
 				continue;
 			}
@@ -116,7 +57,7 @@ static void wycheproof_ed25519(void)
 			if (slen == 64)
 				rc = ctfs_ed25519_verify(pk, msg, mlen, sig);
 			ok = valid ? rc == 0 : rc == -EBADMSG;
-			tap_ok(ok, "ed25519 tcId %d (%s, %zu-byte sig): %s", tc_id(t), res, slen,
+			tap_ok(ok, "ed25519 tcId %d (%s, %zu-byte sig): %s", tc, res, slen,
 			       valid ? "verifies" : "rejected");
 			ok ? passed++ : failed++;
 			free(msg), free(sig);
@@ -126,13 +67,6 @@ static void wycheproof_ed25519(void)
 	tap_diag("ed25519_test.json: %d passed, %d failed, %d skipped", passed, failed, skipped);
 	tap_ok(passed > 0 && !failed && !skipped, "ed25519_test.json: every vector passes");
 	cJSON_Delete(root);
-}
-
-static int unhex(uint8_t *out, size_t len, const char *hex)
-{
-	size_t n;
-
-	return sodium_hex2bin(out, len, hex, strlen(hex), NULL, &n, NULL) || n != len ? -1 : 0;
 }
 
 /* RFC 8032 §7.1, tests 1 and 3. */
@@ -152,8 +86,10 @@ static void test_ed25519_rfc8032(void)
 	for (size_t i = 0; i < CTFS_ARRAY_LEN(kat); i++) {
 		uint8_t seed[32], pub[32], want_pub[32], sig[64], want_sig[64], msg[8] = { 0 };
 		size_t mlen = strlen(kat[i].msg) / 2;
-		bool ok = !unhex(seed, 32, kat[i].seed) && !unhex(want_pub, 32, kat[i].pub) &&
-			  !unhex(want_sig, 64, kat[i].sig) && !unhex(msg, mlen, kat[i].msg);
+		bool ok = !vec_unhex_to(seed, 32, kat[i].seed) &&
+			  !vec_unhex_to(want_pub, 32, kat[i].pub) &&
+			  !vec_unhex_to(want_sig, 64, kat[i].sig) &&
+			  !vec_unhex_to(msg, mlen, kat[i].msg);
 
 		tap_ok(ok && !ctfs_ed25519_pub_from_seed(pub, seed) && !memcmp(pub, want_pub, 32),
 		       "RFC 8032 test %zu: public key from seed", 2 * i + 1);
@@ -203,25 +139,25 @@ static void wycheproof_x25519(void)
 {
 	int passed = 0, failed = 0, skipped = 0, refused = 0;
 	const cJSON *g, *t;
-	cJSON *root = load_vectors("x25519_test.json");
+	cJSON *root = vec_load_json("wycheproof/x25519_test.json");
 
 	if (!root)
 		return;
 	cJSON_ArrayForEach(g, cJSON_GetObjectItemCaseSensitive(root, "testGroups")) {
 		cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(g, "tests")) {
 			const char *res = result_of(t);
-			size_t publen, privlen, sslen;
-			uint8_t *pub = hex_member(t, "public", &publen);
-			uint8_t *priv = hex_member(t, "private", &privlen);
-			uint8_t *ss = hex_member(t, "shared", &sslen);
-			uint8_t out[32];
-			bool zero = has_flag(t, "ZeroSharedSecret"), ok;
-			int rc;
+			uint8_t *pub = NULL, *priv = NULL, *ss = NULL, out[32];
+			size_t publen = 0, privlen = 0, sslen = 0;
+			bool decoded = !vec_hex(t, "public", &pub, &publen) &&
+				       !vec_hex(t, "private", &priv, &privlen) &&
+				       !vec_hex(t, "shared", &ss, &sslen);
+			bool zero = vec_has_flag(t, "ZeroSharedSecret"), ok;
+			int rc, tc = vec_int(t, "tcId");
 
-			if (!pub || !priv || !ss || publen != 32 || privlen != 32 ||
+			if (!decoded || publen != 32 || privlen != 32 ||
 			    (strcmp(res, "valid") && strcmp(res, "acceptable"))) {
 				skipped++;
-				tap_ok(0, "x25519 tcId %d: unusable test case", tc_id(t));
+				tap_ok(0, "x25519 tcId %d: unusable test case", tc);
 				free(pub), free(priv), free(ss);
 				continue;
 			}
@@ -233,7 +169,7 @@ static void wycheproof_x25519(void)
 			} else {
 				ok = rc == 0 && sslen == 32 && !memcmp(out, ss, 32);
 			}
-			tap_ok(ok, "x25519 tcId %d (%s%s): %s", tc_id(t), res,
+			tap_ok(ok, "x25519 tcId %d (%s%s): %s", tc, res,
 			       zero ? ", ZeroSharedSecret" : "",
 			       zero ? "refused with -EINVAL" : "shared secret matches");
 			ok ? passed++ : failed++;
@@ -255,8 +191,9 @@ static void test_x25519_pub(void)
 	uint8_t base[32] = { 9 };
 	int bad = 0;
 
-	tap_ok(!unhex(priv, 32, a_priv) && !unhex(want, 32, a_pub) && !ctfs_x25519_pub(pub, priv) &&
-	       !memcmp(pub, want, 32), "x25519_pub: RFC 7748 Alice's public key");
+	tap_ok(!vec_unhex_to(priv, 32, a_priv) && !vec_unhex_to(want, 32, a_pub) &&
+	       !ctfs_x25519_pub(pub, priv) && !memcmp(pub, want, 32),
+	       "x25519_pub: RFC 7748 Alice's public key");
 	for (int i = 0; i < 20; i++) {
 		randombytes_buf(priv, 32);
 		randombytes_buf(b, 32);
@@ -285,7 +222,7 @@ static void test_sha256(void)
 
 	for (size_t i = 0; i < CTFS_ARRAY_LEN(kat); i++) {
 		ctfs_sha256(got, kat[i].in, strlen(kat[i].in));
-		tap_ok(!unhex(want, 32, kat[i].hex) && !memcmp(got, want, 32),
+		tap_ok(!vec_unhex_to(want, 32, kat[i].hex) && !memcmp(got, want, 32),
 		       "sha256(\"%s\") known answer", kat[i].in);
 	}
 	randombytes_buf(buf, sizeof(buf));
