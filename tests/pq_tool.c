@@ -25,6 +25,7 @@
 
 #include <sodium.h>
 
+#include "b64.h"
 #include "pq/mldsa65.h"
 #include "pq/mlkem768.h"
 
@@ -59,12 +60,13 @@ static int get_hex(struct arg *a, const char *text, size_t len)
 		rc = -ENOMEM;
 		goto out;
 	}
-	if (hexlen % 2 || sodium_hex2bin(a->p, hexlen / 2, text, hexlen, NULL, &a->len, NULL) ||
-	    a->len != hexlen / 2 || (len && a->len != len)) {
+	if (hexlen % 2 || ctfs_hex_decode(text, hexlen, a->p, hexlen / 2) ||
+	    (len && hexlen / 2 != len)) {
 		free(a->p);
 		a->p = NULL;
 		goto out;
 	}
+	a->len = hexlen / 2;
 	rc = 0;
 out:
 	free(line);
@@ -92,6 +94,18 @@ static int put_hex(const uint8_t *p, size_t len)
 	return 0;
 }
 
+/* Prints pk and sk unless rc, the key generation's result, is an error;
+ * wipes sk either way. */
+static int put_keypair(int rc, const uint8_t *pk, size_t pklen, uint8_t *sk, size_t sklen)
+{
+	if (!rc)
+		rc = put_hex(pk, pklen);
+	if (!rc)
+		rc = put_hex(sk, sklen);
+	sodium_memzero(sk, sklen);
+	return rc;
+}
+
 /* A random key pair, or the one derived from seed when it is not NULL. */
 static int mlkem_keygen(const struct arg *seed)
 {
@@ -102,12 +116,7 @@ static int mlkem_keygen(const struct arg *seed)
 		rc = ctfs_mlkem768_keypair_from_seed(pk, sk, seed->p, seed->len);
 	else
 		rc = ctfs_mlkem768_keypair(pk, sk);
-	if (!rc)
-		rc = put_hex(pk, sizeof(pk));
-	if (!rc)
-		rc = put_hex(sk, sizeof(sk));
-	sodium_memzero(sk, sizeof(sk));
-	return rc;
+	return put_keypair(rc, pk, sizeof(pk), sk, sizeof(sk));
 }
 
 static int cmd_mlkem_keygen(char **argv)
@@ -196,12 +205,7 @@ static int mldsa_keygen(const struct arg *seed)
 		rc = ctfs_mldsa65_keypair_from_seed(pk, sk, seed->p);
 	else
 		rc = ctfs_mldsa65_keypair(pk, sk);
-	if (!rc)
-		rc = put_hex(pk, sizeof(pk));
-	if (!rc)
-		rc = put_hex(sk, sizeof(sk));
-	sodium_memzero(sk, sizeof(sk));
-	return rc;
+	return put_keypair(rc, pk, sizeof(pk), sk, sizeof(sk));
 }
 
 static int cmd_mldsa_keygen(char **argv)
