@@ -321,6 +321,8 @@ static bool inspect_one(const char *path, bool in_dir, cJSON *json_out)
 		printf("%s: invalid CryptoTensors file: ", path);
 		put_safe(tm.why, false, "");
 		putchar('\n');
+	} else if (in_dir && !st_name) {
+		printf("%s: not a model file\n", path);
 	} else {
 		printf("%s: not a model file (not safetensors: ", path);
 		put_safe(tm.why, false, "");

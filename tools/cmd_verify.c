@@ -104,7 +104,8 @@ static int verify_crypto(struct verify_opts *o, const char *path, struct ctfs_mo
 		.progress = tool_progress_cb, .progress_arg = p,
 	};
 	char err[512] = "", why[256];
-	size_t keys = 0;
+	size_t keys = 0, plain = 0;
+	uint64_t plain_bytes = 0;
 	int rc;
 
 	rc = ctfs_model_check_signature(m, &o->keys.kp, err, sizeof(err));
@@ -117,8 +118,13 @@ static int verify_crypto(struct verify_opts *o, const char *path, struct ctfs_mo
 		tool_err("%s: FAILED: %s", path, *err ? err : strerror(-rc));
 		return rc;
 	}
-	for (size_t i = 0; i < m->ci->n_tensors; i++)
+	for (size_t i = 0; i < m->ci->n_tensors; i++) {
 		keys += m->ci->tensors[i].encrypted;
+		if (!m->ci->tensors[i].encrypted) {
+			plain++;
+			plain_bytes += m->h->tensors[i].end - m->h->tensors[i].begin;
+		}
+	}
 	if (o->quiet)
 		return 0;
 	printf("%s: OK: signature (kid %s), %zu tensor key%s (kid %s, %s), %llu %s, "
@@ -127,6 +133,10 @@ static int verify_crypto(struct verify_opts *o, const char *path, struct ctfs_mo
 	       (unsigned long long)c.messages,
 	       m->ci->version == 2 ? (c.messages == 1 ? "chunk" : "chunks") :
 	       (c.messages == 1 ? "tensor" : "tensors"), (unsigned long long)c.bytes);
+	if (plain)
+		printf("%s: note: %zu plaintext tensor%s (%llu bytes): names, shapes and offsets "
+		       "are signed, the bytes are not protected by the format\n", path, plain,
+		       plain == 1 ? "" : "s", (unsigned long long)plain_bytes);
 	if (ctfs_policy_check(m->ci->policy_local, why, sizeof(why)))
 		printf("%s: note: its local policy is not the unconditional 'allow = true', the "
 		       "only one the ctfs mount evaluates so far: the mount will refuse it\n", path);
