@@ -61,6 +61,13 @@ static void bad(const char *json, uint64_t data_len, const char *what)
 }
 
 #define T_U8_1 "{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}"
+/* A header of one tensor "a" like T_U8_1 but for the field spelt x. */
+#define A_DTYPE(x) "{\"a\":{\"dtype\":" x ",\"shape\":[1],\"data_offsets\":[0,1]}}"
+#define A_SHAPE(x) "{\"a\":{\"dtype\":\"U8\",\"shape\":" x ",\"data_offsets\":[0,1]}}"
+#define A_OFFSETS(x) "{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":" x "}}"
+/* The same with an extra, unknown field "x" spelt x. */
+#define A_EXTRA(x) \
+	"{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1],\"x\":" x "}}"
 
 static void test_dtypes(void)
 {
@@ -351,26 +358,16 @@ static void test_bad_json(void)
 	bad("{\"a\":" T_U8_1 "}}", 1, "a second closing brace");
 	bad("{\"a\":" T_U8_1 "}{}", 1, "two objects");
 	bad_n("{\"a\":" T_U8_1 "}\0\0", strlen("{\"a\":" T_U8_1 "}") + 2, 1, "NUL padding");
-	bad("{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1],\"x\":tru}}", 1,
-	    "a misspelt literal in an unknown field");
-	bad("{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1],\"x\":NaN}}", 1,
-	    "NaN in an unknown field");
-	bad("{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1],\"x\":+1}}", 1,
-	    "+1 in an unknown field");
-	bad("{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1],\"x\":.5}}", 1,
-	    ".5 in an unknown field");
-	bad("{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1],\"x\":1.}}", 1,
-	    "1. in an unknown field");
-	bad("{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1],\"x\":1e}}", 1,
-	    "1e in an unknown field");
-	bad("{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1],\"x\":01}}", 1,
-	    "a leading zero in an unknown field");
-	bad("{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1],\"x\":1e400}}", 1,
-	    "1e400 (beyond f64, serde_json refuses it)");
-	bad("{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1],\"x\":[-2e308]}}", 1,
-	    "-2e308 (beyond f64)");
-	bad("{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1],\"x\":[\"\\u0000\"]}}", 1,
-	    "\\u0000 in an unknown field");
+	bad(A_EXTRA("tru"), 1, "a misspelt literal in an unknown field");
+	bad(A_EXTRA("NaN"), 1, "NaN in an unknown field");
+	bad(A_EXTRA("+1"), 1, "+1 in an unknown field");
+	bad(A_EXTRA(".5"), 1, ".5 in an unknown field");
+	bad(A_EXTRA("1."), 1, "1. in an unknown field");
+	bad(A_EXTRA("1e"), 1, "1e in an unknown field");
+	bad(A_EXTRA("01"), 1, "a leading zero in an unknown field");
+	bad(A_EXTRA("1e400"), 1, "1e400 (beyond f64, serde_json refuses it)");
+	bad(A_EXTRA("[-2e308]"), 1, "-2e308 (beyond f64)");
+	bad(A_EXTRA("[\"\\u0000\"]"), 1, "\\u0000 in an unknown field");
 }
 
 static void test_bad_strings(void)
@@ -395,8 +392,7 @@ static void test_bad_strings(void)
 	bad("{\"a\\u0000\":" T_U8_1 "}", 1, "\\u0000 in a tensor name");
 	bad("{\"__metadata__\":{\"k\\u0000\":\"v\"}}", 0, "\\u0000 in a metadata key");
 	bad("{\"__metadata__\":{\"k\":\"v\\u0000\"}}", 0, "\\u0000 in a metadata value");
-	bad("{\"a\":{\"dtype\":\"U8\\u0000\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1,
-	    "\\u0000 in a dtype");
+	bad(A_DTYPE("\"U8\\u0000\""), 1, "\\u0000 in a dtype");
 	bad("{\"a\":" T_U8_1 ",\"unterminated}", 1, "an unterminated string");
 }
 
@@ -425,55 +421,36 @@ static void test_bad_entries(void)
 	bad("{\"a\":\"U8\"}", 1, "a tensor entry that is a string");
 	bad("{\"a\":null}", 0, "a tensor entry that is null");
 	bad("{\"a\":{\"shape\":[1],\"data_offsets\":[0,1]}}", 1, "a missing dtype");
-	bad("{\"a\":{\"dtype\":8,\"shape\":[1],\"data_offsets\":[0,1]}}", 1, "a numeric dtype");
-	bad("{\"a\":{\"dtype\":null,\"shape\":[1],\"data_offsets\":[0,1]}}", 1, "a null dtype");
-	bad("{\"a\":{\"dtype\":{\"U8\":null},\"shape\":[1],\"data_offsets\":[0,1]}}", 1,
-	    "a dtype written as an object");
+	bad(A_DTYPE("8"), 1, "a numeric dtype");
+	bad(A_DTYPE("null"), 1, "a null dtype");
+	bad(A_DTYPE("{\"U8\":null}"), 1, "a dtype written as an object");
 	bad("{\"a\":{\"dtype\":\"F128\",\"shape\":[1],\"data_offsets\":[0,16]}}", 16,
 	    "an unknown dtype");
-	bad("{\"a\":{\"dtype\":\"u8\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1,
-	    "a lower-case dtype");
-	bad("{\"a\":{\"dtype\":\"F8_E4M3FNUZ\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1,
-	    "F8_E4M3FNUZ (not a CryptoTensors dtype)");
+	bad(A_DTYPE("\"u8\""), 1, "a lower-case dtype");
+	bad(A_DTYPE("\"F8_E4M3FNUZ\""), 1, "F8_E4M3FNUZ (not a CryptoTensors dtype)");
 	bad("{\"a\":{\"dtype\":\"U8\",\"data_offsets\":[0,1]}}", 1, "a missing shape");
-	bad("{\"a\":{\"dtype\":\"U8\",\"shape\":1,\"data_offsets\":[0,1]}}", 1, "a numeric shape");
-	bad("{\"a\":{\"dtype\":\"U8\",\"shape\":{},\"data_offsets\":[0,1]}}", 1, "an object shape");
+	bad(A_SHAPE("1"), 1, "a numeric shape");
+	bad(A_SHAPE("{}"), 1, "an object shape");
 	bad("{\"a\":{\"dtype\":\"U8\",\"shape\":null,\"data_offsets\":[0,0]}}", 0, "a null shape");
-	bad("{\"a\":{\"dtype\":\"U8\",\"shape\":[-1],\"data_offsets\":[0,1]}}", 1,
-	    "a negative dimension");
-	bad("{\"a\":{\"dtype\":\"U8\",\"shape\":[-0],\"data_offsets\":[0,1]}}", 1,
-	    "-0 as a dimension (a float for serde_json)");
-	bad("{\"a\":{\"dtype\":\"U8\",\"shape\":[1.0],\"data_offsets\":[0,1]}}", 1,
-	    "1.0 as a dimension");
-	bad("{\"a\":{\"dtype\":\"U8\",\"shape\":[1e0],\"data_offsets\":[0,1]}}", 1,
-	    "1e0 as a dimension");
-	bad("{\"a\":{\"dtype\":\"U8\",\"shape\":[01],\"data_offsets\":[0,1]}}", 1,
-	    "a leading zero in a dimension");
-	bad("{\"a\":{\"dtype\":\"U8\",\"shape\":[\"1\"],\"data_offsets\":[0,1]}}", 1,
-	    "a string dimension");
-	bad("{\"a\":{\"dtype\":\"U8\",\"shape\":[null],\"data_offsets\":[0,1]}}", 1,
-	    "a null dimension");
-	bad("{\"a\":{\"dtype\":\"U8\",\"shape\":[[1]],\"data_offsets\":[0,1]}}", 1,
-	    "a nested array dimension");
+	bad(A_SHAPE("[-1]"), 1, "a negative dimension");
+	bad(A_SHAPE("[-0]"), 1, "-0 as a dimension (a float for serde_json)");
+	bad(A_SHAPE("[1.0]"), 1, "1.0 as a dimension");
+	bad(A_SHAPE("[1e0]"), 1, "1e0 as a dimension");
+	bad(A_SHAPE("[01]"), 1, "a leading zero in a dimension");
+	bad(A_SHAPE("[\"1\"]"), 1, "a string dimension");
+	bad(A_SHAPE("[null]"), 1, "a null dimension");
+	bad(A_SHAPE("[[1]]"), 1, "a nested array dimension");
 	bad("{\"a\":{\"dtype\":\"U8\",\"shape\":[0,18446744073709551616],\"data_offsets\":[0,0]}}", 0,
 	    "a dimension of 2^64");
 	bad("{\"a\":{\"dtype\":\"U8\",\"shape\":[1]}}", 1, "missing data_offsets");
-	bad("{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[1]}}", 1,
-	    "data_offsets with one entry");
-	bad("{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[]}}", 1,
-	    "empty data_offsets");
-	bad("{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1,2]}}", 1,
-	    "data_offsets with three entries");
-	bad("{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":{\"0\":1}}}", 1,
-	    "data_offsets as an object");
-	bad("{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":\"0,1\"}}", 1,
-	    "data_offsets as a string");
-	bad("{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[-1,0]}}", 1,
-	    "a negative offset");
-	bad("{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1.0]}}", 1,
-	    "a float offset");
-	bad("{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,18446744073709551616]}}", 1,
-	    "an offset of 2^64");
+	bad(A_OFFSETS("[1]"), 1, "data_offsets with one entry");
+	bad(A_OFFSETS("[]"), 1, "empty data_offsets");
+	bad(A_OFFSETS("[0,1,2]"), 1, "data_offsets with three entries");
+	bad(A_OFFSETS("{\"0\":1}"), 1, "data_offsets as an object");
+	bad(A_OFFSETS("\"0,1\""), 1, "data_offsets as a string");
+	bad(A_OFFSETS("[-1,0]"), 1, "a negative offset");
+	bad(A_OFFSETS("[0,1.0]"), 1, "a float offset");
+	bad(A_OFFSETS("[0,18446744073709551616]"), 1, "an offset of 2^64");
 }
 
 static void test_bad_layout(void)
