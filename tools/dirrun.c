@@ -47,23 +47,29 @@ static int one_entry(struct tool_dirrun *r, const struct tool_outdir *o,
 
 /* Directories were created with owner write permission so they could be
  * filled (the top one by mkdtemp, 0700); now they get their own modes. */
-static void restore_modes(const struct tool_outdir *o, const struct tool_tree *t,
-			  const char *src)
+static int restore_modes(const struct tool_outdir *o, const struct tool_tree *t,
+			 const char *src)
 {
 	struct stat st;
+	int rc = 0;
 
-	if (stat(src, &st) == 0)
-		chmod(o->tmp, st.st_mode & 07777);
-	for (size_t i = 0; i < t->n; i++) {
+	if (stat(src, &st) < 0 || chmod(o->tmp, st.st_mode & 07777) < 0)
+		rc = -errno;
+	for (size_t i = 0; !rc && i < t->n; i++) {
 		char *p;
 
 		if (!t->e[i].dir || (t->e[i].mode & 0700) == 0700)
 			continue;
 		p = tool_join(o->tmp, t->e[i].rel);
-		if (p)
-			chmod(p, t->e[i].mode);
+		if (!p)
+			rc = -ENOMEM;
+		else if (chmod(p, t->e[i].mode) < 0)
+			rc = -errno;
 		free(p);
 	}
+	if (rc)
+		tool_err("cannot set the modes of %s: %s", o->tmp, strerror(-rc));
+	return rc;
 }
 
 int tool_dir_run(struct tool_dirrun *r)
@@ -88,10 +94,10 @@ int tool_dir_run(struct tool_dirrun *r)
 	for (size_t i = 0; !rc && i < t.n; i++)
 		rc = one_entry(r, &o, &t.e[i], &p);
 	tool_progress_clear(&p);
-	if (!rc) {
-		restore_modes(&o, &t, r->src);
+	if (!rc)
+		rc = restore_modes(&o, &t, r->src);
+	if (!rc)
 		rc = tool_outdir_commit(&o, &t);
-	}
 	tool_outdir_abort(&o);
 	tool_tree_free(&t);
 	return rc ? TOOL_FAIL : TOOL_OK;

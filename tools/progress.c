@@ -30,8 +30,10 @@ void tool_signals_install(void)
 	sa.sa_handler = on_signal;
 	sa.sa_flags = SA_RESETHAND;     /* a second signal ends the process */
 	sigemptyset(&sa.sa_mask);
+	/* without a handler a signal still ends the run, leaving temporary
+	 * files behind: nothing better to do if installing one fails */
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		sigaction(sigs[i], &sa, NULL);
+		(void)sigaction(sigs[i], &sa, NULL);
 }
 
 bool tool_interrupted(void)
