@@ -4,6 +4,7 @@
 #include "ct_verify.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sodium.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -110,6 +111,16 @@ static int open_stream(struct check *k, size_t t, uint64_t start, uint64_t end,
 	return rc;
 }
 
+/* When exporting, start writing a finished range out now (advisory, as in
+ * the writer: disk writes overlap the work, errors show up in fsync). */
+static void start_writeback(const struct check *k, size_t t, uint64_t start, uint64_t len)
+{
+	uint64_t at = k->c->out_off + k->m->h->tensors[t].begin + start;
+
+	if (exporting(k))
+		(void)sync_file_range(k->c->out_fd, (off_t)at, (off_t)len, SYNC_FILE_RANGE_WRITE);
+}
+
 static int open_message(struct check *k, size_t t, uint64_t idx, uint8_t *buf)
 {
 	const uint8_t *tag = k->m->ci->tensors[t].tags + idx * CTFS_AEAD_TAG;
@@ -123,8 +134,10 @@ static int open_message(struct check *k, size_t t, uint64_t idx, uint8_t *buf)
 		rc = open_small(k, t, start, end, nonce, tag, buf);
 	else
 		rc = open_stream(k, t, start, end, nonce, tag, buf);
-	if (!rc)
+	if (!rc) {
 		atomic_fetch_add(&k->done, end - start);
+		start_writeback(k, t, start, end - start);
+	}
 	return rc;
 }
 
@@ -139,8 +152,10 @@ static int copy_piece(struct check *k, size_t t, uint64_t idx, uint8_t *buf)
 		len = COPY_PIECE;
 	rc = ctfs_copy_range(m->fd, m->h->data_start + off, k->c->out_fd, k->c->out_off + off,
 			     len, buf, IO_BUF);
-	if (!rc)
+	if (!rc) {
 		atomic_fetch_add(&k->done, len);
+		start_writeback(k, t, idx * COPY_PIECE, len);
+	}
 	return rc;
 }
 
