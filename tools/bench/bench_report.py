@@ -53,12 +53,22 @@ PEAK_FIGURES = {"rss_ctfs_peak", "rss_ctfs_peak_many", "rss_gocryptfs_peak"}
 
 
 class Figures:
+    """Values per figure, collected run by run; which runs count is chosen
+    at the end (the least disturbed ones), see use()."""
+
     def __init__(self):
+        self.attempts = []
         self.runs = {k: [] for k in FIGURE_KEYS}
         self.skipped = {}
 
+    def begin(self):
+        self.attempts.append({k: [] for k in FIGURE_KEYS})
+
     def add(self, key, value):
-        self.runs[key].append(value)
+        self.attempts[-1][key].append(value)
+
+    def use(self, indices):
+        self.runs = {k: [v for i in indices for v in self.attempts[i][k]] for k in FIGURE_KEYS}
 
     def skip(self, keys, why):
         for k in keys:
@@ -230,8 +240,10 @@ HOW = """\
 - **contention**: this machine is shared. Before each run the benchmark
   waits (`--settle`, up to 60 s) for a second in which other processes use
   under 10% of the CPU, and during each run it measures the share of the
-  CPU others took (/proc/stat minus its own and its daemons' CPU time);
-  runs above 5% are listed in the notes.
+  CPU others took (/proc/stat minus its own and its daemons' CPU time).
+  A run above `--max-contention` (10%) is repeated, up to three times
+  `--runs` attempts, and the calmest runs are kept; kept runs above 5% are
+  listed in the notes, every attempt is in report.json (`contention`).
 - Before the timed runs every view (ctfs encrypted, many-tensor,
   passthrough, gocryptfs) is read once and compared with the plaintext
   (sha256 of the tensor data), so no figure comes from wrong bytes.
