@@ -12,7 +12,12 @@
 #include "plainbuf.h"
 #include "util.h"
 
-#define SCRATCH (64u << 10)
+/* Each cursor keeps the last RING bytes it inflated: the kernel reads ahead
+ * with several requests at once (up to some 8 MiB ahead with ctfs's 4 MiB
+ * readahead), which FUSE threads serve out of order; a request just behind
+ * a cursor is then copied, not inflated again from an access point. */
+#define RING (8u << 20)
+#define BUILD_STEP (256u << 10)
 #define GZIP_BITS 31		/* zlib: gzip wrapper, 32 KiB window */
 #define RAW_BITS (-15)		/* zlib: raw deflate, 32 KiB window */
 #define TRAILER 8		/* gzip member trailer: CRC-32, ISIZE */
@@ -35,7 +40,8 @@ struct cursor {
 	uint64_t in;		/* compressed offset of zs.next_in */
 	uint64_t out;		/* uncompressed offset of the next byte out */
 	void *ctx;
-	uint8_t *scratch;
+	uint8_t *ring;		/* RING bytes; byte at offset o is ring[o % RING] */
+	uint64_t hist;		/* how many bytes before out the ring holds */
 	bool busy;
 	uint64_t next_out;	/* where it will be when the current read ends */
 	uint64_t used;
@@ -63,9 +69,9 @@ static int cursor_setup(struct ctfs_gzindex *ix, struct cursor *c)
 		if (!c->ctx)
 			return -ENOMEM;
 	}
-	if (!c->scratch) {
-		c->scratch = ctfs_plain_alloc(SCRATCH);
-		if (!c->scratch)
+	if (!c->ring) {
+		c->ring = ctfs_plain_alloc(RING);
+		if (!c->ring)
 			return -ENOMEM;
 	}
 	if (!c->init) {
@@ -85,10 +91,10 @@ static void cursor_release(struct ctfs_gzindex *ix, struct cursor *c)
 		inflateEnd(&c->zs);
 	if (c->ctx)
 		ix->src.ctx_free(ix->src.arg, c->ctx);
-	ctfs_plain_free(c->scratch, SCRATCH);
+	ctfs_plain_free(c->ring, RING);
 	c->init = c->valid = false;
 	c->ctx = NULL;
-	c->scratch = NULL;
+	c->ring = NULL;
 }
 
 static int restart_at_start(struct cursor *c)
@@ -96,7 +102,7 @@ static int restart_at_start(struct cursor *c)
 	if (inflateReset2(&c->zs, GZIP_BITS) != Z_OK)
 		return -EIO;
 	c->zs.avail_in = 0;
-	c->in = c->out = 0;
+	c->in = c->out = c->hist = 0;
 	c->raw = c->eof = false;
 	c->valid = true;
 	return 0;
@@ -122,6 +128,7 @@ static int restart_at(struct ctfs_gzindex *ix, struct cursor *c, const struct po
 	c->zs.avail_in = 0;
 	c->in = pt->in;
 	c->out = pt->out;
+	c->hist = 0;
 	c->raw = true;
 	c->eof = false;
 	c->valid = true;
@@ -193,23 +200,52 @@ static int step(struct ctfs_gzindex *ix, struct cursor *c, uint8_t *dst, size_t 
 	}
 }
 
-/* Up to len bytes from the cursor's position into dst (NULL: thrown away). */
-static ssize_t pump(struct ctfs_gzindex *ix, struct cursor *c, uint8_t *dst, size_t len)
+/* Inflate up to want bytes at the cursor's position into its ring (less at
+ * the ring's end); *got is 0 only at the end of the stream. */
+static int produce(struct ctfs_gzindex *ix, struct cursor *c, size_t want, int flush,
+		   size_t *got, int *ret)
+{
+	size_t at = (size_t)(c->out % RING);
+	int rc;
+
+	if (want > RING - at)
+		want = RING - at;
+	rc = step(ix, c, c->ring + at, want, flush, got, ret);
+	c->hist = c->hist + *got > RING ? RING : c->hist + *got;
+	return rc;
+}
+
+/* Bytes [off, off + len) from a cursor with off >= out - hist: copied from
+ * its ring, inflating forward as needed. */
+static int serve(struct ctfs_gzindex *ix, struct cursor *c, uint8_t *buf, size_t len,
+		 uint64_t off)
 {
 	size_t done = 0;
 
-	while (done < len && !c->eof) {
-		size_t want = len - done, got;
+	while (done < len) {
+		uint64_t pos = off + done;
+		size_t got;
 		int ret, rc;
 
-		if (!dst && want > SCRATCH)
-			want = SCRATCH;
-		rc = step(ix, c, dst ? dst + done : c->scratch, want, Z_NO_FLUSH, &got, &ret);
+		if (pos < c->out) {
+			size_t at = (size_t)(pos % RING), k = len - done;
+
+			if (k > c->out - pos)
+				k = (size_t)(c->out - pos);
+			if (k > RING - at)
+				k = RING - at;
+			memcpy(buf + done, c->ring + at, k);
+			done += k;
+			continue;
+		}
+		if (c->eof)
+			return -EIO;	/* shorter than the build pass saw */
+		/* what lies before pos, then what was asked for */
+		rc = produce(ix, c, (size_t)(pos - c->out) + (len - done), Z_NO_FLUSH, &got, &ret);
 		if (rc)
 			return rc == -EBADMSG ? -EIO : rc;
-		done += got;
 	}
-	return (ssize_t)done;
+	return 0;
 }
 
 /* --- the build pass ------------------------------------------------------- */
@@ -257,7 +293,9 @@ static int build_pass(struct ctfs_gzindex *ix, ctfs_gz_sink sink, void *sink_arg
 		size_t got;
 		int ret = Z_OK;
 
-		rc = step(ix, c, c->scratch, SCRATCH, Z_BLOCK, &got, &ret);
+		uint64_t from = c->out;
+
+		rc = produce(ix, c, BUILD_STEP, Z_BLOCK, &got, &ret);
 		if (rc == -EBADMSG && !c->fetch_failed) {
 			ctfs_seterr(err, errlen, "corrupt archive: gzip: %s",
 				    c->in >= ix->src.size ? "stream truncated" :
@@ -265,7 +303,7 @@ static int build_pass(struct ctfs_gzindex *ix, ctfs_gz_sink sink, void *sink_arg
 			break;
 		}
 		if (!rc && got)
-			rc = sink(sink_arg, c->scratch, got, err, errlen);
+			rc = sink(sink_arg, c->ring + from % RING, got, err, errlen);
 		/* a block boundary, not the end of the last block of a member */
 		if (!rc && ret == Z_OK && (c->zs.data_type & 128) && !(c->zs.data_type & 64) &&
 		    c->out - last >= ix->span) {
@@ -335,42 +373,71 @@ static const struct point *best_point(const struct ctfs_gzindex *ix, uint64_t of
 	return lo ? &ix->pt[lo - 1] : NULL;
 }
 
-/* A cursor for reading at off: preferably one that is already just before
- * off, or one that soon will be (the kernel reads ahead in parallel: the
- * next request must not restart from a point while the cursor that holds
- * its position is busy with the previous one); else the least recently used. */
+/* Can a cursor at out, holding hist bytes before it, serve off without
+ * going back to an access point? 2: off is in its ring; 1: off lies ahead,
+ * with no access point closer (floor: the last one at or before off) or
+ * at most two spans away: the bytes on the way are those that requests
+ * still in flight ask for, and a second cursor would inflate them again. */
+static int reach(uint64_t out, uint64_t hist, uint64_t off, uint64_t floor, uint64_t span)
+{
+	if (off < out)
+		return off >= out - hist ? 2 : 0;
+	return out >= floor || off - out <= 2 * span ? 1 : 0;
+}
+
+/* What reading off costs a cursor at out holding hist bytes before it: 0
+ * from its ring, the bytes to inflate on the way, or UINT64_MAX when it
+ * would have to go back to an access point. */
+static uint64_t cost(uint64_t out, uint64_t hist, uint64_t off, uint64_t floor, uint64_t span)
+{
+	if (!reach(out, hist, off, floor, span))
+		return UINT64_MAX;
+	return off < out ? 0 : off - out;
+}
+
+/* A cursor for reading at off: the one that gets there with the least
+ * inflating. A busy cursor counts with where it will be: the kernel reads
+ * ahead with parallel requests, and the next one should wait for the
+ * cursor that serves the previous one rather than inflate the same bytes
+ * on a second cursor. With no cursor near, the least recently used idle one
+ * goes back to an access point. */
 static struct cursor *acquire(struct ctfs_gzindex *ix, uint64_t off, size_t len, uint64_t floor)
 {
 	struct cursor *use;
 
 	pthread_mutex_lock(&ix->lock);
 	for (;;) {
+		uint64_t idle_cost = UINT64_MAX, busy_cost = UINT64_MAX;
 		struct cursor *lru = NULL;
-		bool worth_waiting = false;
 
 		use = NULL;
 		for (unsigned int i = 0; i < ix->n_cur; i++) {
 			struct cursor *c = &ix->cur[i];
+			uint64_t k;
 
 			if (c->busy) {
-				if (c->next_out <= off && c->next_out >= floor &&
-				    off - c->next_out <= ix->span)
-					worth_waiting = true;
+				k = cost(c->next_out, RING, off, floor, ix->span);
+				busy_cost = k < busy_cost ? k : busy_cost;
 				continue;
 			}
-			if (c->valid && c->out <= off && c->out >= floor && (!use || c->out > use->out))
+			k = c->valid ? cost(c->out, c->hist, off, floor, ix->span) : UINT64_MAX;
+			if (k < idle_cost) {
+				idle_cost = k;
 				use = c;
+			}
 			if (!lru || c->used < lru->used)
 				lru = c;
 		}
-		if (use || (lru && !worth_waiting)) {
-			use = use ? use : lru;
+		if (use && idle_cost <= busy_cost)
+			break;
+		if (!use && lru && busy_cost == UINT64_MAX) {
+			use = lru;
 			break;
 		}
 		pthread_cond_wait(&ix->idle, &ix->lock);
 	}
 	use->busy = true;
-	use->next_out = off + len;
+	use->next_out = off + len > use->out ? off + len : use->out;
 	use->used = ++ix->tick;
 	pthread_mutex_unlock(&ix->lock);
 	return use;
@@ -391,7 +458,6 @@ ssize_t ctfs_gzindex_read(struct ctfs_gzindex *ix, uint8_t *buf, size_t len, uin
 	const struct point *pt;
 	struct cursor *c;
 	uint64_t floor;
-	ssize_t n = 0;
 	int rc;
 
 	if (off >= ix->total || !len)
@@ -404,24 +470,12 @@ ssize_t ctfs_gzindex_read(struct ctfs_gzindex *ix, uint8_t *buf, size_t len, uin
 	floor = pt ? pt->out : 0;
 	c = acquire(ix, off, len, floor);
 	rc = cursor_setup(ix, c);
-	if (!rc && (!c->valid || c->out > off || c->out < floor))
+	if (!rc && (!c->valid || !reach(c->out, c->hist, off, floor, ix->span)))
 		rc = pt ? restart_at(ix, c, pt) : restart_at_start(c);
-	while (!rc && c->out < off) {
-		n = pump(ix, c, NULL, off - c->out);
-		if (n < 0)
-			rc = (int)n;
-		else if (n == 0)
-			rc = -EIO;	/* ended before the length the build pass saw */
-	}
-	if (!rc) {
-		n = pump(ix, c, buf, len);
-		if (n < 0)
-			rc = (int)n;
-		else if ((size_t)n != len)
-			rc = -EIO;
-	}
+	if (!rc)
+		rc = serve(ix, c, buf, len, off);
 	put_back(ix, c, rc == 0);
-	return rc ? rc : n;
+	return rc ? rc : (ssize_t)len;
 }
 
 /* --- housekeeping ----------------------------------------------------------- */

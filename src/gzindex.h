@@ -8,11 +8,14 @@
  *
  * Memory (documented bound): one point per `span` bytes of output (default
  * 4 MiB), each 32 KiB of window + 32 bytes: 0.8% of the uncompressed size,
- * 8 MiB per GiB. Plus, per read stream ("cursor", default 4): the inflate
- * state (~40 KiB), a 64 KiB scratch buffer and whatever the source keeps
- * per context (the TGSP source: one decrypted 4 MiB frame). Idle cursors
+ * 8 MiB per GiB. Plus, per read stream ("cursor", default 4, allocated when
+ * first used): the inflate state (~40 KiB), an 8 MiB ring of the output it
+ * last produced (so that requests served out of order by parallel threads
+ * are copied, not inflated again) and whatever the source keeps per context
+ * (the TGSP source: one decrypted 4 MiB frame): 12 MiB each. Idle cursors
  * keep their position so that sequential reads continue without seeking;
- * ctfs_gzindex_trim releases them. Windows and scratch buffers hold
+ * ctfs_gzindex_trim releases them. A read inflates at most two spans plus a
+ * deflate block before the bytes it asks for. Windows and rings hold
  * plaintext: they are not dumped and are wiped when freed.
  *
  * Multi-member gzip streams are supported; the build pass checks every
