@@ -61,6 +61,15 @@ def evict(path):
         os.close(fd)
 
 
+def recache(path):
+    """Evict path and read it back with read(): the page cache then holds it
+    the way a sequential reader leaves it. How a file entered the cache
+    matters: after mmap faults the kernel keeps it in smaller folios, and a
+    plain read of it runs at half the speed (measured: 14-17 vs 30 GB/s)."""
+    evict(path)
+    warm(path)
+
+
 def resident_fraction(path):
     """Share of path in the page cache (fincore), or None if unknown."""
     exe = shutil.which("fincore")

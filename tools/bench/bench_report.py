@@ -211,7 +211,10 @@ def write_markdown(path, meta, fig, cache_mib, notes, chart):
 HOW = """\
 - **native**: the plaintext file, read once before (page cache hot), read
   with 1 MiB `read`s into one reused buffer. GB/s are 10^9 bytes per second
-  of the whole file.
+  of the whole file. The plaintext and backing files are put in the page
+  cache by `read()` (evicted and read back after anything that maps them):
+  filled by mmap faults, the kernel keeps a file in smaller folios and the
+  same native read runs at about half speed.
 - **cold** (ctfs and gocryptfs): a fresh mount for every run (a new daemon:
   empty chunk cache; new inodes: nothing of the view in the kernel page
   cache). The *backing* file is in the host page cache (read just before;
