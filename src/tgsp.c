@@ -3,6 +3,8 @@
 #include "tgsp.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,6 +77,51 @@ static int index_archive(struct ctfs_tgsp *p, unsigned int cursors, char *err, s
 	return rc;
 }
 
+struct hash_job {
+	const struct ctfs_tgsp_container *c;
+	int rc;
+	char err[256];
+};
+
+static void *hash_thread(void *arg)
+{
+	struct hash_job *j = arg;
+
+	j->rc = ctfs_tgsp_container_payload_hash(j->c, j->err, sizeof(j->err));
+	return NULL;
+}
+
+/* Step 7: the payload hash beside the index pass (the frames are each
+ * authenticated, so the pass needs no wait for the hash); the hash's
+ * verdict comes first. Without a thread, one after the other. */
+static int hash_and_index(struct ctfs_tgsp *p, unsigned int cursors, char *err, size_t errlen)
+{
+	struct hash_job j = { p->c, 0, "" };
+	pthread_t th;
+	bool threaded = pthread_create(&th, NULL, hash_thread, &j) == 0;
+	char ierr[512] = "";
+	int rc;
+
+	if (!threaded) {
+		hash_thread(&j);
+		if (j.rc) {
+			ctfs_seterr(err, errlen, "%s", j.err);
+			return j.rc;
+		}
+	}
+	rc = index_archive(p, cursors, ierr, sizeof(ierr));
+	if (threaded)
+		pthread_join(th, NULL);
+	if (j.rc) {
+		ctfs_seterr(err, errlen, "%s", j.err);
+		return j.rc;
+	}
+	if (rc)
+		ctfs_seterr(err, errlen, "%s", ierr);
+	p->c->payload_checked = rc == 0;
+	return rc;
+}
+
 int ctfs_tgsp_open(int fd, const char *name, const struct ctfs_tgsp_open_opts *o,
 		   struct ctfs_tgsp **out, char *err, size_t errlen)
 {
@@ -89,7 +136,7 @@ int ctfs_tgsp_open(int fd, const char *name, const struct ctfs_tgsp_open_opts *o
 	if (!rc)
 		rc = verify(p->c, o, err, errlen);
 	if (!rc)
-		rc = ctfs_tgsp_container_check_payload(p->c, err, errlen);
+		rc = ctfs_tgsp_container_frames(p->c, err, errlen);
 	if (!rc)
 		rc = ctfs_tgsp_policy_check(&p->c->policy, o->fleet, o->now, err, errlen);
 	if (!rc) {
@@ -99,7 +146,7 @@ int ctfs_tgsp_open(int fd, const char *name, const struct ctfs_tgsp_open_opts *o
 	if (!rc)
 		rc = ctfs_tgsp_find_dek(p->c, o->recipient_key, o->arg, p->dek, err, errlen);
 	if (!rc)
-		rc = index_archive(p, o->cursors, err, errlen);
+		rc = hash_and_index(p, o->cursors, err, errlen);
 	if (rc) {
 		ctfs_tgsp_close(p);
 		return rc;

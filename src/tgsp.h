@@ -11,14 +11,16 @@
  *   3. both signatures over header || manifest || recipients, by a TRUSTED
  *      signer the caller gives (the author_pubkey a package carries about
  *      itself is only used to say who signed an untrusted package);
- *   4. SHA-256 of the payload (one streaming pass, 1 MiB of memory) and the
- *      frame layout: every frame but the last holds exactly 4 MiB;
+ *   4. the frame layout: every frame but the last holds exactly 4 MiB;
  *   5. policy_constraints: not_before / not_after against the clock,
  *      target_fleet against the caller's fleet id;
  *   6. the DEK, from the first recipient block that a caller's key opens;
- *   7. one pass that decrypts every frame (checking every tag), inflates the
- *      archive (checking the gzip CRCs), indexes the tar members and records
- *      access points for random access (gzindex.h).
+ *   7. the SHA-256 of the payload (one streaming pass, 1 MiB of memory), in a
+ *      thread of its own, while one pass decrypts every frame (checking every
+ *      tag: nothing unauthenticated is inflated), inflates the archive
+ *      (checking the gzip CRCs), indexes the tar members and records access
+ *      points for random access (gzindex.h). A hash mismatch is the error
+ *      reported when both fail.
  * Failures: -EBADMSG for 1-4 and 7 (integrity), -EACCES for 5 (policy),
  * -ENOKEY for 6 and for a missing trusted signer; err says which check.
  *
@@ -80,12 +82,11 @@ struct ctfs_tgsp_enc_sec {	/* ctfs_secure_alloc memory */
 	uint8_t mlkem[CTFS_MLKEM768_SK_BYTES];
 };
 
-/* Parse key files. alg must name the right scheme and the lengths must be
- * exact; a secret signing key must match the ML-DSA public key hash it
- * embeds only when a public key is compared (ctfs_tgsp_sign_pair_check).
- * Secret keys are allocated with ctfs_secure_alloc (free with
- * ctfs_secure_free); the text is not modified, the caller wipes it.
- * 0, -EINVAL with err, -ENOMEM. */
+/* Parse key files: alg must name the right scheme, hex lengths must be
+ * exact, and an ML-KEM secret key must pass the FIPS 203 hash check. Secret
+ * keys are allocated with ctfs_secure_alloc (free with ctfs_secure_free);
+ * the text is not modified, the caller wipes it. 0, -EINVAL with err,
+ * -ENOMEM. */
 int ctfs_tgsp_sign_pub_parse(const char *text, size_t len, struct ctfs_tgsp_sign_pub *out,
 			     char *err, size_t errlen);
 int ctfs_tgsp_sign_sec_parse(const char *text, size_t len, struct ctfs_tgsp_sign_sec **out,
@@ -202,8 +203,13 @@ int ctfs_tgsp_container_read(int fd, const char *name, struct ctfs_tgsp_containe
  * -ENOKEY (trust is empty). */
 int ctfs_tgsp_container_verify(struct ctfs_tgsp_container *c, const struct ctfs_tgsp_trust *trust,
 			       char *err, size_t errlen);
-/* Step 4. */
+/* Step 4: the frame layout, then the payload hash. */
 int ctfs_tgsp_container_check_payload(struct ctfs_tgsp_container *c, char *err, size_t errlen);
+/* Its two halves: the layout (sets n_frames, plain_len), and the hash,
+ * which only reads the file and may run in a thread of its own. */
+int ctfs_tgsp_container_frames(struct ctfs_tgsp_container *c, char *err, size_t errlen);
+int ctfs_tgsp_container_payload_hash(const struct ctfs_tgsp_container *c, char *err,
+				     size_t errlen);
 /* Step 5: fleet NULL means the reader belongs to no fleet. */
 int ctfs_tgsp_policy_check(const struct ctfs_tgsp_policy *p, const char *fleet, time_t now,
 			   char *err, size_t errlen);

@@ -563,7 +563,7 @@ static int walk_frames(struct ctfs_tgsp_container *c, char *err, size_t errlen)
 	return 0;
 }
 
-static int hash_payload(struct ctfs_tgsp_container *c, uint8_t digest[32])
+static int hash_payload(const struct ctfs_tgsp_container *c, uint8_t digest[32])
 {
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	uint8_t *buf = malloc(HASH_CHUNK);
@@ -585,20 +585,33 @@ static int hash_payload(struct ctfs_tgsp_container *c, uint8_t digest[32])
 	return rc;
 }
 
-int ctfs_tgsp_container_check_payload(struct ctfs_tgsp_container *c, char *err, size_t errlen)
+int ctfs_tgsp_container_frames(struct ctfs_tgsp_container *c, char *err, size_t errlen)
+{
+	return walk_frames(c, err, errlen);
+}
+
+int ctfs_tgsp_container_payload_hash(const struct ctfs_tgsp_container *c, char *err,
+				     size_t errlen)
 {
 	struct ctfs_buf hex = { 0 };
 	uint8_t d[32];
-	int rc = walk_frames(c, err, errlen);
+	int rc = hash_payload(c, d);
 
-	if (!rc)
-		rc = hash_payload(c, d);
 	if (!rc)
 		rc = ctfs_hex_encode(d, sizeof(d), &hex);
 	if (!rc && strcmp((const char *)hex.data, c->hash_hex[2]))
 		rc = bad(err, errlen, "payload hash: SHA-256 of the payload is %.16s..., the "
 			 "header says %.16s...", (const char *)hex.data, c->hash_hex[2]);
 	ctfs_buf_free(&hex);
+	return rc;
+}
+
+int ctfs_tgsp_container_check_payload(struct ctfs_tgsp_container *c, char *err, size_t errlen)
+{
+	int rc = walk_frames(c, err, errlen);
+
+	if (!rc)
+		rc = ctfs_tgsp_container_payload_hash(c, err, errlen);
 	c->payload_checked = rc == 0;
 	return rc;
 }
