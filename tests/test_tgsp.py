@@ -181,6 +181,21 @@ def test_vectors_read_by_reference_reader(tv, pq):
         assert {p: sha(b) for p, b in members.items()} == files
 
 
+def test_vectors_round_trip(tmp_path, tool, tv, pq, keys):
+    """Each sample package extracted by our tool, packaged again by our
+    builder, read back by the reference reader: the files of expected.json."""
+    d, expected = tv
+    for name, files in expected.items():
+        out = tmp_path / name
+        tool("tgsp", "open", os.path.join(d, name), "--key",
+             os.path.join(d, "keys", "encryption.priv"), "--trust",
+             os.path.join(d, "keys", "signing.pub"), "--fleet", "fleet-demo", "--out", out)
+        pkg = build(tool, keys, out, tmp_path / ("again-" + name), "--fleet", "fleet-demo")
+        _, members, _ = ref.read(read_all(pkg), [keys.spub], [keys.epriv], *pq,
+                                 fleet="fleet-demo", now=time.time())
+        assert {p: sha(b) for p, b in members.items()} == files
+
+
 def test_signer_from_keyring_and_fleet_policy(tmp_path, tv, keyring, mount):
     d, expected = tv
     src = tmp_path / "src"
