@@ -262,3 +262,16 @@ def wait_quiet(max_wait, threshold=0.10, window=1.0):
         share = c.foreign()
         if share < threshold or time.monotonic() - t0 >= max_wait:
             return time.monotonic() - t0, share
+
+
+def memcpy_probe(mib=128, tries=3):
+    """Memory copy speed in GB/s, best of tries: a yardstick for the host,
+    which can slow down (other guests) without any sign inside the guest."""
+    src = np.ones(mib << 20, dtype=np.uint8)
+    dst = np.empty_like(src)
+    best = 0.0
+    for _ in range(tries):
+        t0 = time.perf_counter()
+        np.copyto(dst, src)
+        best = max(best, src.nbytes / (time.perf_counter() - t0) / 1e9)
+    return best
