@@ -3,6 +3,7 @@ read path. Each tool attaches to a running daemon, the workload runs, the
 tool is stopped with SIGINT and its summary kept as text."""
 
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -26,33 +27,58 @@ def _detach(p):
     return out or ""
 
 
-def perf_stat(pid, work, outfile):
-    if not shutil.which("perf"):
-        return "perf not installed\n"
-    p = _attach(["perf", "stat", "-p", str(pid), "-o", outfile, "-e",
-                 "task-clock,context-switches,cpu-migrations,page-faults,cycles,instructions"])
-    try:
-        work()
-    finally:
-        _detach(p)
-    try:
-        with open(outfile) as f:
-            return f.read()
-    except OSError:
-        return "perf stat wrote nothing\n"
+def _proc_cpu(pid):
+    """CPU seconds (user, system) of every thread of pid so far."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    hz = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / hz, int(fields[12]) / hz
+
+
+def _machine_busy():
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:9]]
+    return (sum(v) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_budget(pid, work, nbytes):
+    """Where the CPU went during work: the daemon's threads, the reader
+    (this process), and what stayed idle. Exact (kernel accounting), no
+    sampling, no attach delay."""
+    d0, r0, m0 = _proc_cpu(pid), resource.getrusage(resource.RUSAGE_SELF), _machine_busy()
+    t0 = time.perf_counter()
+    work()
+    wall = time.perf_counter() - t0
+    d1, r1, m1 = _proc_cpu(pid), resource.getrusage(resource.RUSAGE_SELF), _machine_busy()
+    du, ds = d1[0] - d0[0], d1[1] - d0[1]
+    ru, rs = r1.ru_utime - r0.ru_utime, r1.ru_stime - r0.ru_stime
+    ncpu = os.cpu_count() or 1
+    busy = m1 - m0
+    gib = nbytes / float(1 << 30)
+    rows = [("wall", wall), ("daemon user", du), ("daemon system", ds),
+            ("reader user", ru), ("reader system", rs),
+            ("all CPUs busy", busy), ("all CPUs idle", max(0.0, wall * ncpu - busy))]
+    text = "%.2f GB/s; CPU seconds per GiB (%d CPUs = %.2f CPU-s per GiB of wall time):\n" % (
+        nbytes / wall / 1e9, ncpu, wall * ncpu / gib)
+    return text + "".join("  %-16s %6.3f\n" % (k, v / gib) for k, v in rows)
 
 
 def perf_record(work, datafile, pid=None):
-    """System-wide (both cores: the reader, the daemon and the kernel work
-    on behalf of both) unless pid is given; returns the top symbols."""
+    """Samples of the daemon (pid) while work() runs, or, when work is an
+    argv, of the whole machine (both CPUs: reader, daemon and the kernel on
+    behalf of both) for exactly as long as that command runs. Returns the
+    top entries."""
     if not shutil.which("perf"):
         return "perf not installed\n"
-    target = ["-p", str(pid)] if pid else ["-a"]
-    p = _attach(["perf", "record", "-g", "-F", "999", "-o", datafile] + target)
-    try:
-        work()
-    finally:
-        _detach(p)
+    if pid:
+        p = _attach(["perf", "record", "-g", "-F", "999", "-o", datafile, "-p", str(pid)])
+        try:
+            work()
+        finally:
+            _detach(p)
+    else:
+        subprocess.run(["perf", "record", "-q", "-a", "-g", "-F", "999", "-o", datafile,
+                        "--"] + work, capture_output=True)
     out = []
     for sort, limit, rows in (("comm,dso", "1", 20), ("comm,dso,symbol", "0.7", 40)):
         rep = subprocess.run(["perf", "report", "-i", datafile, "--stdio", "--no-children",
