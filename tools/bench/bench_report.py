@@ -311,6 +311,8 @@ set style histogram clustered gap 1
 set style fill solid 0.8 border -1
 set boxwidth 0.9
 set xtics rotate by -45 noenhanced
+set bmargin 8
+set rmargin 6
 set grid ytics
 set yrange [0:*]
 set ylabel 'GB/s (higher is better)'
