@@ -16,6 +16,7 @@
 #include "model.h"
 
 struct ctfs_files;
+struct ctfs_tgsp_view;
 
 struct ctfs_mount {
 	int src_fd;                 /* the SOURCE directory */
@@ -23,6 +24,7 @@ struct ctfs_mount {
 	struct ctfs_keyprov keys;
 	struct ctfs_cache *cache;
 	struct ctfs_files *files;
+	struct ctfs_tgsp_view *tgsp;	/* TGSP packages (tgsp_view.c) */
 	size_t readahead;
 	const char *mountpoint;
 };
@@ -54,5 +56,24 @@ int ctfs_files_open(struct ctfs_mount *mt, const char *bpath, struct ctfs_model 
 
 int ctfs_files_new(struct ctfs_files **out);
 void ctfs_files_free(struct ctfs_mount *mt, struct ctfs_files *t);
+
+/* tgsp_view.c: SOURCE/.../X.tgsp shown as the directory X/. The path hooks
+ * return CTFS_TGSPV_PASS for a path that is not inside a package (the
+ * caller goes on as usual), else the operation's result. */
+#define CTFS_TGSPV_PASS 1
+
+int ctfs_tgspv_new(const char *trust, const char *fleet, key_serial_t ring,
+		   struct ctfs_tgsp_view **out);
+void ctfs_tgspv_free(struct ctfs_tgsp_view *v);
+/* In a listing: X.tgsp (a regular file with no X beside it) is shown as X. */
+void ctfs_tgspv_view_name(int dirfd, const char *name, char *out, size_t cap);
+int ctfs_tgspv_getattr(struct ctfs_mount *mt, const char *path, struct stat *st);
+int ctfs_tgspv_readdir(struct ctfs_mount *mt, const char *path, void *buf, fuse_fill_dir_t fill);
+int ctfs_tgspv_readlink(struct ctfs_mount *mt, const char *path, char *buf, size_t size);
+int ctfs_tgspv_open(struct ctfs_mount *mt, const char *path, struct fuse_file_info *fi);
+/* fi->fh values that ctfs_tgspv_open made, and their read / release. */
+bool ctfs_tgspv_is_handle(uint64_t fh);
+int ctfs_tgspv_read(uint64_t fh, char *buf, size_t size, off_t off);
+void ctfs_tgspv_release(uint64_t fh);
 
 #endif

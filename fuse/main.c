@@ -28,6 +28,8 @@ struct options {
 	char *keyring;
 	char *cache_size;
 	char *readahead;
+	char *tgsp_trust;
+	char *fleet;
 	int help;
 	int version;
 };
@@ -37,6 +39,8 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("keyring=%s", keyring),
 	OPT("cache_size=%s", cache_size),
 	OPT("readahead=%s", readahead),
+	OPT("tgsp_trust=%s", tgsp_trust),
+	OPT("fleet=%s", fleet),
 	OPT("-h", help),
 	OPT("--help", help),
 	OPT("-V", version),
@@ -56,6 +60,9 @@ static void usage(const char *prog)
 	       "    -o cache_size=SIZE     decrypted chunk cache, locked in memory (default %s;\n"
 	       "                           suffixes K, M, G)\n"
 	       "    -o readahead=SIZE      kernel readahead for the mount (default %s)\n"
+	       "    -o tgsp_trust=FILE|DIR trusted TGSP signer public key(s) (*.pub, *.json);\n"
+	       "                           keyring keys ctfs:tgsp-signer:<key_id> are trusted too\n"
+	       "    -o fleet=ID            fleet identity for TGSP packages' target_fleet\n"
 	       "    -o allow_other,uid=N,gid=N,umask=M   as for other FUSE file systems\n"
 	       "    -f                     stay in the foreground, log to stderr\n\n",
 	       prog, DEFAULT_CACHE, DEFAULT_READAHEAD);
@@ -156,6 +163,8 @@ static int setup(struct ctfs_mount *mt, const struct options *o)
 	rc = ctfs_cache_new(fit_memlock(cache), &mt->cache);
 	if (!rc)
 		rc = ctfs_files_new(&mt->files);
+	if (!rc)
+		rc = ctfs_tgspv_new(o->tgsp_trust, o->fleet, ring, &mt->tgsp);
 	return rc;
 }
 
@@ -172,6 +181,7 @@ static int add_fsname(struct fuse_args *args, const char *source)
 
 static void teardown(struct ctfs_mount *mt)
 {
+	ctfs_tgspv_free(mt->tgsp);
 	ctfs_files_free(mt, mt->files);
 	ctfs_cache_free(mt->cache);
 	if (mt->src_fd >= 0)
@@ -252,5 +262,7 @@ int main(int argc, char *argv[])
 	free(o.keyring);
 	free(o.cache_size);
 	free(o.readahead);
+	free(o.tgsp_trust);
+	free(o.fleet);
 	return rc;
 }

@@ -43,6 +43,9 @@ static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *
 	int rc;
 
 	(void)fi;
+	rc = ctfs_tgspv_getattr(mt, path, st);
+	if (rc != CTFS_TGSPV_PASS)
+		return rc;
 	rc = ctfs_files_resolve(mt, path, bpath, sizeof(bpath), st);
 	if (rc)
 		return rc;
@@ -64,6 +67,9 @@ static int op_readlink(const char *path, char *buf, size_t size)
 
 	if (size == 0)
 		return -EINVAL;
+	n = ctfs_tgspv_readlink(mt, path, buf, size);
+	if (n != CTFS_TGSPV_PASS)
+		return (int)n;
 	n = readlinkat(mt->src_fd, path[1] ? path + 1 : ".", buf, size - 1);
 	if (n < 0)
 		return -errno;
@@ -82,6 +88,9 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t o
 	int fd, rc;
 
 	(void)off, (void)fi, (void)flags;
+	rc = ctfs_tgspv_readdir(mt, path, buf, fill);
+	if (rc != CTFS_TGSPV_PASS)
+		return rc;
 	rc = ctfs_files_resolve(mt, path, bpath, sizeof(bpath), &st);
 	if (rc)
 		return rc;
@@ -96,6 +105,7 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t o
 	}
 	while ((de = readdir(d))) {
 		ctfs_files_view_name(dirfd(d), de->d_name, shown, sizeof(shown));
+		ctfs_tgspv_view_name(dirfd(d), de->d_name, shown, sizeof(shown));
 		if (fill(buf, shown, NULL, 0, 0))
 			break;
 	}
@@ -114,6 +124,9 @@ static int op_open(const char *path, struct fuse_file_info *fi)
 
 	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
 		return -EROFS;
+	rc = ctfs_tgspv_open(mt, path, fi);
+	if (rc != CTFS_TGSPV_PASS)
+		return rc;
 	rc = ctfs_files_resolve(mt, path, bpath, sizeof(bpath), &st);
 	if (rc)
 		return rc;
@@ -132,6 +145,8 @@ static int op_read(const char *path, char *buf, size_t size, off_t off,
 	ssize_t n;
 
 	(void)path;
+	if (ctfs_tgspv_is_handle(fi->fh))
+		return ctfs_tgspv_read(fi->fh, buf, size, off);
 	if (off < 0)
 		return -EINVAL;
 	n = ctfs_model_read(m, mount_state()->cache, (uint8_t *)buf, size, (uint64_t)off);
@@ -143,6 +158,10 @@ static int op_read(const char *path, char *buf, size_t size, off_t off,
 static int op_release(const char *path, struct fuse_file_info *fi)
 {
 	(void)path;
+	if (ctfs_tgspv_is_handle(fi->fh)) {
+		ctfs_tgspv_release(fi->fh);
+		return 0;
+	}
 	ctfs_model_put((struct ctfs_model *)(uintptr_t)fi->fh);
 	return 0;
 }

@@ -28,6 +28,7 @@ static const struct tool_cmd *const commands[] = {
 	&tool_cmd_verify,
 	&tool_cmd_decrypt,
 	&tool_cmd_rewrap,
+	&tool_cmd_tgsp,
 };
 
 void tool_err(const char *fmt, ...)
