@@ -7,6 +7,7 @@
 #include <fuse.h>
 #include <keyutils.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -27,6 +28,7 @@ struct ctfs_mount {
 	struct ctfs_tgsp_view *tgsp;	/* TGSP packages (tgsp_view.c) */
 	size_t readahead;
 	const char *mountpoint;
+	atomic_bool readahead_tuned;
 };
 
 extern const struct fuse_operations ctfs_fuse_ops;

@@ -23,15 +23,17 @@ static struct ctfs_mount *mount_state(void)
 
 static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
-	(void)conn;
 	/* sizes must follow a backing file that is replaced (its view size
 	 * changes): attributes are always asked for, and they are cheap */
 	cfg->attr_timeout = 0;
 	cfg->entry_timeout = 1.0;
 	cfg->negative_timeout = 0;
-	/* the page cache is kept or dropped per open (see ctfs_files_open) */
+	/* the page cache is kept or dropped per open (see ctfs_files_open);
+	 * with attributes never cached, AUTO_INVAL_DATA would cost a GETATTR
+	 * round trip on every read() even from the page cache */
 	cfg->kernel_cache = 0;
 	cfg->auto_cache = 0;
+	conn->want &= ~(unsigned int)FUSE_CAP_AUTO_INVAL_DATA;
 	return fuse_get_context()->private_data;
 }
 

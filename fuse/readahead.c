@@ -52,15 +52,12 @@ static int mount_device(const char *mountpoint, char *dev, size_t cap)
 	return found;
 }
 
-static struct ctfs_mount *tuned;
-
-static void set_readahead(void)
+static void set_readahead(const char *mountpoint, size_t bytes)
 {
-	const char *mountpoint = tuned->mountpoint;
-	size_t bytes = tuned->readahead;
 	char *real = realpath(mountpoint, NULL);
 	char dev[64], path[128];
 	FILE *f;
+	bool ok;
 
 	if (!real || mount_device(real, dev, sizeof(dev))) {
 		ctfs_debug("readahead: cannot find the mount of %s", mountpoint);
@@ -70,18 +67,20 @@ static void set_readahead(void)
 	free(real);
 	snprintf(path, sizeof(path), "/sys/class/bdi/%s/read_ahead_kb", dev);
 	f = fopen(path, "we");
-	if (!f || fprintf(f, "%zu\n", bytes / 1024) < 0 || fclose(f)) {
-		/* not root, or sysfs read-only: the mount works, only slower */
+	ok = f && fprintf(f, "%zu\n", bytes / 1024) > 0;
+	if (f && fclose(f))
+		ok = false;
+	/* not root, or sysfs read-only: the mount works, only slower */
+	if (!ok)
 		ctfs_debug("readahead: cannot write %s: %m", path);
-		if (f)
-			fclose(f);
-	}
 }
 
 void ctfs_tune_readahead(struct ctfs_mount *mt)
 {
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	bool expected = false;
 
-	tuned = mt;
-	pthread_once(&once, set_readahead);
+	if (atomic_load_explicit(&mt->readahead_tuned, memory_order_relaxed) ||
+	    !atomic_compare_exchange_strong(&mt->readahead_tuned, &expected, true))
+		return;
+	set_readahead(mt->mountpoint, mt->readahead);
 }
