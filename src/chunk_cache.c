@@ -101,16 +101,22 @@ static void recycle(struct ctfs_cache *c, struct ctfs_cache_entry *e)
 	c->free = e;
 }
 
-static bool evict_one(struct ctfs_cache *c)
+/* The least recently used unpinned entry, taken out of the cache (not yet
+ * wiped), or NULL when every entry is pinned. */
+static struct ctfs_cache_entry *evict_one(struct ctfs_cache *c)
 {
 	for (struct ctfs_cache_entry *e = c->lru.prev; e != &c->lru; e = e->prev) {
-		if (e->pins)
-			continue;
-		unhash(c, e);
-		recycle(c, e);
-		return true;
+		if (!e->pins) {
+			unhash(c, e);
+			return e;
+		}
 	}
-	return false;
+	return NULL;
+}
+
+static bool fits(const struct ctfs_cache_entry *e, size_t len)
+{
+	return e->cap >= len && e->cap / 2 <= len;
 }
 
 static struct ctfs_cache_entry *take_free(struct ctfs_cache *c, size_t len)
@@ -118,7 +124,7 @@ static struct ctfs_cache_entry *take_free(struct ctfs_cache *c, size_t len)
 	for (struct ctfs_cache_entry **pp = &c->free; *pp; pp = &(*pp)->next) {
 		struct ctfs_cache_entry *e = *pp;
 
-		if (e->cap >= len && e->cap / 2 <= len) {
+		if (fits(e, len)) {
 			*pp = e->next;
 			return e;
 		}
@@ -199,10 +205,19 @@ void ctfs_cache_free(struct ctfs_cache *c)
 /* A free buffer of len bytes, evicting as needed; called locked. */
 static struct ctfs_cache_entry *alloc_locked(struct ctfs_cache *c, size_t len)
 {
-	struct ctfs_cache_entry *e = take_free(c, len);
+	struct ctfs_cache_entry *e = take_free(c, len), *victim;
 
-	while (!e && !shrink_free(c, len) && evict_one(c))
+	while (!e && !shrink_free(c, len) && (victim = evict_one(c))) {
+		/* a victim of the right size is reused without a full wipe: the
+		 * caller overwrites its first len bytes with ciphertext at once,
+		 * and an entry whose fill fails is wiped when released */
+		if (fits(victim, len)) {
+			explicit_bzero(victim->data + len, victim->cap - len);
+			return victim;
+		}
+		recycle(c, victim);
 		e = take_free(c, len);
+	}
 	return e ? e : new_entry(c, len);
 }
 
