@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -112,24 +114,42 @@ static void harden(void)
 		ctfs_warn("cannot disable core dumps: %m");
 }
 
-/* The cache lives in locked memory. An unprivileged user often may lock
- * only a few MiB: raise the soft limit as far as allowed, then fit the cache
- * under it (leaving room for keys) rather than fail every read later. */
+/* The cache lives in locked memory, and many systems let a process lock
+ * only 8 MiB unless it has CAP_IPC_LOCK. Ask for what the cache needs (a privileged daemon may raise
+ * even the hard limit), else the most allowed; then fit the cache under the
+ * limit (leaving room for keys) rather than fail every read later. */
+static bool can_lock_without_limit(void)
+{
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct caps[2];
+
+	if (syscall(SYS_capget, &hdr, caps))
+		return false;
+	return caps[CAP_IPC_LOCK / 32].effective & (1u << (CAP_IPC_LOCK % 32));
+}
+
 static size_t fit_memlock(size_t cache)
 {
 	const size_t keys_room = 4u << 20;
 	struct rlimit rl;
 	size_t fit;
 
-	if (getrlimit(RLIMIT_MEMLOCK, &rl) || rl.rlim_cur == RLIM_INFINITY)
+	if (can_lock_without_limit())
 		return cache;
-	if (rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		if (!setrlimit(RLIMIT_MEMLOCK, &rl) && rl.rlim_cur == RLIM_INFINITY)
+	if (getrlimit(RLIMIT_MEMLOCK, &rl) || rl.rlim_cur == RLIM_INFINITY ||
+	    rl.rlim_cur >= cache + keys_room)
+		return cache;
+	if (rl.rlim_max == RLIM_INFINITY || rl.rlim_max < cache + keys_room) {
+		struct rlimit want = { cache + keys_room, cache + keys_room };
+
+		if (!setrlimit(RLIMIT_MEMLOCK, &want))
 			return cache;
 	}
-	if (rl.rlim_cur >= cache + keys_room)
+	rl.rlim_cur = rl.rlim_max;
+	if (rl.rlim_max != RLIM_INFINITY && setrlimit(RLIMIT_MEMLOCK, &rl) == 0 &&
+	    rl.rlim_cur >= cache + keys_room)
 		return cache;
+	getrlimit(RLIMIT_MEMLOCK, &rl);
 	fit = rl.rlim_cur > 2 * keys_room ? rl.rlim_cur - keys_room : rl.rlim_cur / 2;
 	fprintf(stderr, "ctfs: RLIMIT_MEMLOCK is %llu KiB: cache_size lowered to %zu KiB\n",
 		(unsigned long long)rl.rlim_cur >> 10, fit >> 10);
