@@ -598,10 +598,6 @@ static int run(int argc, char **argv)
 	struct key_pair kp = { 0 };
 	int rc;
 
-	if (tool_wants_help(argc, argv)) {
-		help(stdout);
-		return TOOL_OK;
-	}
 	rc = parse(argc, argv, &o);
 	if (rc)
 		return rc;

@@ -390,10 +390,6 @@ static int run(int argc, char **argv)
 	cJSON *doc = NULL, *files = NULL;
 	int c;
 
-	if (tool_wants_help(argc, argv)) {
-		help(stdout);
-		return TOOL_OK;
-	}
 	optind = 0;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {

@@ -209,10 +209,6 @@ static int run(int argc, char **argv)
 		help(stderr);
 		return TOOL_USAGE;
 	}
-	if (tool_wants_help(argc, argv)) {
-		help(stdout);
-		return TOOL_OK;
-	}
 	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
 		if (!strcmp(argv[1], subs[i].name))
 			return subs[i].fn(argc - 1, argv + 1);

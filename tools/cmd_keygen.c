@@ -181,10 +181,6 @@ static int run(int argc, char **argv)
 	enum ctfs_alg alg;
 	int rc;
 
-	if (tool_wants_help(argc, argv)) {
-		help(stdout);
-		return TOOL_OK;
-	}
 	rc = parse(argc, argv, &o);
 	if (rc)
 		return rc;

@@ -359,10 +359,6 @@ static int run(int argc, char **argv)
 	struct rewrap_opts o = { 0 };
 	int rc;
 
-	if (tool_wants_help(argc, argv)) {
-		help(stdout);
-		return TOOL_OK;
-	}
 	rc = parse(argc, argv, &o);
 	if (rc)
 		return rc;

@@ -548,10 +548,6 @@ static int run(int argc, char **argv)
 		help(stderr);
 		return TOOL_USAGE;
 	}
-	if (tool_wants_help(argc, argv)) {
-		help(stdout);
-		return TOOL_OK;
-	}
 	for (size_t i = 0; i < CTFS_ARRAY_LEN(sub); i++) {
 		if (!strcmp(argv[1], sub[i].name))
 			return sub[i].fn(argc - 1, argv + 1);

@@ -227,10 +227,6 @@ static int run(int argc, char **argv)
 	struct tool_progress p;
 	int rc;
 
-	if (tool_wants_help(argc, argv)) {
-		help(stdout);
-		return TOOL_OK;
-	}
 	rc = parse(argc, argv, &o);
 	if (rc)
 		return rc;

@@ -274,5 +274,11 @@ int main(int argc, char **argv)
 		tool_err("unknown command '%s' (try 'ctfs-tool --help')", argv[1]);
 		return TOOL_USAGE;
 	}
+	/* -h/--help anywhere wins over every other argument, for every command,
+	 * so that a broken command line never hides the text that explains it. */
+	if (tool_wants_help(argc - 1, argv + 1)) {
+		cmd->help(stdout);
+		return TOOL_OK;
+	}
 	return cmd->run(argc - 1, argv + 1);
 }

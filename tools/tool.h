@@ -21,7 +21,8 @@
 struct tool_cmd {
 	const char *name;
 	const char *summary;	/* one line for the command list */
-	int (*run)(int argc, char **argv);	/* argv[0] is the subcommand name */
+	/* argv[0] is the subcommand name; -h/--help was handled by the caller */
+	int (*run)(int argc, char **argv);
 	void (*help)(FILE *out);
 };
 
