@@ -42,15 +42,9 @@ static void help(FILE *out)
 	      "  -h, --help          this text\n", out);
 }
 
-#define MAX_EXCLUDE 256
-
 struct decrypt_opts {
-	struct tool_keys keys;
+	struct tool_opts opt;
 	const char *src, *dst;
-	const char *exclude[MAX_EXCLUDE + 1];
-	size_t n_exclude;
-	unsigned threads;
-	bool quiet, force;
 	unsigned decrypted;
 };
 
@@ -66,42 +60,20 @@ static int parse(int argc, char **argv, struct decrypt_opts *o)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int c;
+	int c, rc;
 
 	optind = 0;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "K:k:x:j:fqh", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'K':
-			o->keys.file = optarg;
-			break;
-		case 'k':
-			o->keys.keyring = optarg;
-			break;
-		case 'x':
-			if (o->n_exclude == MAX_EXCLUDE)
-				return tool_usage("decrypt", "too many --exclude options");
-			o->exclude[o->n_exclude++] = optarg;
-			break;
-		case 'j':
-			if (tool_parse_threads(optarg, &o->threads))
-				return tool_usage("decrypt", "bad --threads '%s' (1 to 16)", optarg);
-			break;
-		case 'f':
-			o->force = true;
-			break;
-		case 'q':
-			o->quiet = true;
-			break;
-		default:
-			return tool_usage("decrypt", "unknown option or missing argument: %s",
-					  argv[optind - 1]);
-		}
+		rc = tool_common_opt("decrypt", c, argv, &o->opt);
+		if (rc)
+			return rc;
 	}
 	if (argc - optind != 2)
 		return tool_usage("decrypt", "expected SRC and DST");
-	if (o->keys.file && o->keys.keyring)
-		return tool_usage("decrypt", "give --keys or --keyring, not both");
+	rc = tool_keys_either("decrypt", &o->opt.keys);
+	if (rc)
+		return rc;
 	o->src = argv[optind];
 	o->dst = argv[optind + 1];
 	return 0;
@@ -113,7 +85,7 @@ static int decrypt_one(struct decrypt_opts *o, const char *src, const char *dst,
 		       struct tool_progress *p)
 {
 	struct ctfs_ct_check c = {
-		.out_fd = -1, .threads = o->threads,
+		.out_fd = -1, .threads = o->opt.threads,
 		.progress = tool_progress_cb, .progress_arg = p,
 	};
 	struct tool_model tm;
@@ -132,7 +104,7 @@ static int decrypt_one(struct decrypt_opts *o, const char *src, const char *dst,
 			rc = -ENODATA;
 		}
 	} else {
-		rc = ctfs_model_unlock(tm.m, &o->keys.kp, err, sizeof(err));
+		rc = ctfs_model_unlock(tm.m, &o->opt.keys.kp, err, sizeof(err));
 		if (!rc)
 			rc = ctfs_model_export(tm.m, dst, PLAIN_MODE, &c, err, sizeof(err));
 		tool_progress_clear(p);
@@ -142,7 +114,7 @@ static int decrypt_one(struct decrypt_opts *o, const char *src, const char *dst,
 			rc = 1;
 	}
 	tool_model_close(&tm);
-	if (rc == 1 && !o->quiet && in_dir)
+	if (rc == 1 && !o->opt.quiet && in_dir)
 		printf("decrypted %s\n", src);
 	return rc;
 }
@@ -167,14 +139,14 @@ static void warn(const char *dst)
 static int decrypt_dir(struct decrypt_opts *o)
 {
 	struct tool_dirrun d = {
-		.src = o->src, .dst = o->dst, .force = o->force, .quiet = o->quiet,
-		.exclude = o->exclude, .label = "decrypting", .fn = dir_file, .arg = o,
+		.src = o->src, .dst = o->dst, .force = o->opt.force, .quiet = o->opt.quiet,
+		.exclude = o->opt.exclude, .label = "decrypting", .fn = dir_file, .arg = o,
 	};
 	int rc;
 
 	warn(o->dst);
 	rc = tool_dir_run(&d);
-	if (!rc && !o->quiet)
+	if (!rc && !o->opt.quiet)
 		printf("decrypted %s -> %s: %u file%s decrypted, %u copied\n", o->src, o->dst,
 		       o->decrypted, o->decrypted == 1 ? "" : "s", d.copied_files);
 	return rc;
@@ -202,10 +174,10 @@ static int decrypt_file(struct decrypt_opts *o)
 		rc = -EINVAL;
 	} else {
 		warn(dst);
-		tool_progress_init(&p, o->quiet, "decrypting", 0);
+		tool_progress_init(&p, o->opt.quiet, "decrypting", 0);
 		rc = decrypt_one(o, o->src, dst, false, &p);
 	}
-	if (rc == 1 && !o->quiet)
+	if (rc == 1 && !o->opt.quiet)
 		printf("decrypted %s -> %s (plain safetensors)\n", o->src, dst);
 	free(out);
 	free(base);
@@ -220,11 +192,11 @@ static int run(int argc, char **argv)
 	rc = parse(argc, argv, &o);
 	if (rc)
 		return rc;
-	if (tool_keys_open(&o.keys))
+	if (tool_keys_open(&o.opt.keys))
 		return TOOL_FAIL;
 	tool_signals_install();
 	rc = tool_is_dir(o.src) ? decrypt_dir(&o) : decrypt_file(&o);
-	tool_keys_close(&o.keys);
+	tool_keys_close(&o.opt.keys);
 	return rc;
 }
 

@@ -72,30 +72,24 @@ static void help(FILE *out)
 }
 
 struct encrypt_opts {
-	const char *in, *out, *keys, *keyring, *enc_kid, *sign_kid, *alg;
+	struct tool_opts opt;
+	const char *in, *out, *enc_kid, *sign_kid, *alg;
 	const char *policy, *policy_local_path, *policy_remote_path;
-	const char *tensor_args[MAX_LIST], *exclude[MAX_LIST + 1];
-	size_t n_tensor_args, n_exclude;
+	const char *tensor_args[MAX_LIST];
+	size_t n_tensor_args;
 	int version;
 	uint64_t chunk_size;
-	bool chunk_given, force, quiet;
-	unsigned threads;
+	bool chunk_given;
 };
-
-static int add_list(const char **list, size_t *n, const char *v, const char *what)
-{
-	if (*n == MAX_LIST)
-		return tool_usage("encrypt", "too many %s options", what);
-	list[(*n)++] = v;
-	return 0;
-}
 
 static int parse(int argc, char **argv, struct encrypt_opts *o)
 {
-	enum { OPT_KEYRING = 256, OPT_ENC_KID, OPT_SIGN_KID, OPT_PLOCAL, OPT_PREMOTE };
+	enum { OPT_ENC_KID = 256, OPT_SIGN_KID, OPT_PLOCAL, OPT_PREMOTE };
+	/* --keyring has no short form here: 'k' is absent from the short
+	 * options, so only the long name reaches the shared handler. */
 	static const struct option longopts[] = {
 		{ "keys", required_argument, NULL, 'K' },
-		{ "keyring", required_argument, NULL, OPT_KEYRING },
+		{ "keyring", required_argument, NULL, 'k' },
 		{ "enc-kid", required_argument, NULL, OPT_ENC_KID },
 		{ "sign-kid", required_argument, NULL, OPT_SIGN_KID },
 		{ "version", required_argument, NULL, 'v' },
@@ -118,12 +112,6 @@ static int parse(int argc, char **argv, struct encrypt_opts *o)
 	opterr = 0;
 	while (!rc && (c = getopt_long(argc, argv, "K:v:a:c:t:x:p:j:fqh", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'K':
-			o->keys = optarg;
-			break;
-		case OPT_KEYRING:
-			o->keyring = optarg;
-			break;
 		case OPT_ENC_KID:
 			o->enc_kid = optarg;
 			break;
@@ -144,10 +132,9 @@ static int parse(int argc, char **argv, struct encrypt_opts *o)
 			o->chunk_given = true;
 			break;
 		case 't':
-			rc = add_list(o->tensor_args, &o->n_tensor_args, optarg, "--tensors");
-			break;
-		case 'x':
-			rc = add_list(o->exclude, &o->n_exclude, optarg, "--exclude");
+			if (o->n_tensor_args == MAX_LIST)
+				return tool_usage("encrypt", "too many --tensors options");
+			o->tensor_args[o->n_tensor_args++] = optarg;
 			break;
 		case 'p':
 			o->policy = optarg;
@@ -158,19 +145,9 @@ static int parse(int argc, char **argv, struct encrypt_opts *o)
 		case OPT_PREMOTE:
 			o->policy_remote_path = optarg;
 			break;
-		case 'j':
-			if (tool_parse_threads(optarg, &o->threads))
-				return tool_usage("encrypt", "bad --threads '%s' (1 to 16)", optarg);
-			break;
-		case 'f':
-			o->force = true;
-			break;
-		case 'q':
-			o->quiet = true;
-			break;
 		default:
-			return tool_usage("encrypt", "unknown option or missing argument: %s",
-					  argv[optind - 1]);
+			rc = tool_common_opt("encrypt", c, argv, &o->opt);
+			break;
 		}
 	}
 	if (rc)
@@ -179,7 +156,7 @@ static int parse(int argc, char **argv, struct encrypt_opts *o)
 		return tool_usage("encrypt", "expected SRC and DST");
 	o->in = argv[optind];
 	o->out = argv[optind + 1];
-	if (!o->keys == !o->keyring)
+	if (!o->opt.keys.file == !o->opt.keys.keyring)
 		return tool_usage("encrypt", "give exactly one of --keys FILE and --keyring K");
 	if (o->chunk_given && o->version == 1)
 		return tool_usage("encrypt", "--chunk-size applies to version 2 only");
@@ -309,12 +286,12 @@ struct key_pair {
 
 static int keys_from_file(const struct encrypt_opts *o, struct key_pair *kp)
 {
-	if (tool_load_jwks(o->keys, &kp->set, &kp->n))
+	if (tool_load_jwks(o->opt.keys.file, &kp->set, &kp->n))
 		return -EINVAL;
 	kp->m = tool_pick_key(kp->set, kp->n, CTFS_KTY_OCT, o->enc_kid, "master key (oct)",
-			      "--enc-kid", o->keys);
+			      "--enc-kid", o->opt.keys.file);
 	kp->s = tool_pick_key(kp->set, kp->n, CTFS_KTY_OKP, o->sign_kid, "signing key (okp)",
-			      "--sign-kid", o->keys);
+			      "--sign-kid", o->opt.keys.file);
 	return kp->m && kp->s ? 0 : -ENOKEY;
 }
 
@@ -322,10 +299,10 @@ static int keys_from_keyring(const struct encrypt_opts *o, struct key_pair *kp)
 {
 	char err[256] = "";
 	key_serial_t ring;
-	int rc = ctfs_keyring_resolve(o->keyring, &ring);
+	int rc = ctfs_keyring_resolve(o->opt.keys.keyring, &ring);
 
 	if (rc) {
-		tool_err("keyring %s: %s", o->keyring, strerror(-rc));
+		tool_err("keyring %s: %s", o->opt.keys.keyring, strerror(-rc));
 		return rc;
 	}
 	rc = ctfs_keyring_get_jwk(ring, o->enc_kid, &kp->master, err, sizeof(err));
@@ -447,7 +424,7 @@ static int encrypt_one(struct run *r, const char *in, const char *out, struct to
 		if (rc)
 			tool_err("%s: %s", in, *err ? err : strerror(-rc));
 	}
-	if (!rc && !r->o->quiet && in_dir)
+	if (!rc && !r->o->opt.quiet && in_dir)
 		printf("encrypted %s (%zu of %zu tensors)\n", in, count, h->n_tensors);
 	r->w.tensors = NULL;
 	ctfs_st_free(h);
@@ -466,7 +443,7 @@ static int dir_file(void *arg, const char *src, const char *dst, const struct to
 		return 0;
 	rc = encrypt_one(r, src, dst, p, true);
 	r->shards += rc == 1;
-	if (rc == 0 && !r->o->quiet)
+	if (rc == 0 && !r->o->opt.quiet)
 		printf("copied %s as it is: none of its tensors is selected\n", src);
 	return rc;
 }
@@ -479,7 +456,7 @@ static int check_patterns_in_dir(struct run *r)
 
 	if (!r->sel.n)
 		return 0;
-	if (tool_tree_list(r->o->in, r->o->exclude, &t))
+	if (tool_tree_list(r->o->in, r->o->opt.exclude, &t))
 		return -EINVAL;
 	rc = 0;
 	for (size_t i = 0; !rc && i < t.n; i++) {
@@ -506,15 +483,16 @@ static int check_patterns_in_dir(struct run *r)
 static int encrypt_dir(struct run *r)
 {
 	struct tool_dirrun d = {
-		.src = r->o->in, .dst = r->o->out, .force = r->o->force, .quiet = r->o->quiet,
-		.exclude = r->o->exclude, .label = "encrypting", .fn = dir_file, .arg = r,
+		.src = r->o->in, .dst = r->o->out,
+		.force = r->o->opt.force, .quiet = r->o->opt.quiet, .exclude = r->o->opt.exclude,
+		.label = "encrypting", .fn = dir_file, .arg = r,
 	};
 	int rc;
 
 	if (check_patterns_in_dir(r))
 		return TOOL_FAIL;
 	rc = tool_dir_run(&d);
-	if (!rc && !r->o->quiet)
+	if (!rc && !r->o->opt.quiet)
 		printf("encrypted %s -> %s: %u shard%s encrypted (CryptoTensors v%d, %s), "
 		       "%u file%s copied\n", r->o->in, r->o->out, r->shards,
 		       r->shards == 1 ? "" : "s", r->o->version ? r->o->version : 2,
@@ -542,10 +520,10 @@ static int encrypt_file(struct run *r)
 		tool_err("%s: DST is SRC; encrypt to another file", o->in);
 		rc = -EINVAL;
 	} else {
-		tool_progress_init(&p, o->quiet, "encrypting", 0);
+		tool_progress_init(&p, o->opt.quiet, "encrypting", 0);
 		rc = encrypt_one(r, o->in, out ? out : o->out, &p, false);
 	}
-	if (rc == 1 && !o->quiet)
+	if (rc == 1 && !o->opt.quiet)
 		printf("encrypted %s -> %s (CryptoTensors v%d, %s%s)\n", o->in, out ? out : o->out,
 		       o->version ? o->version : 2, ctfs_alg_name(r->w.alg),
 		       r->sel.n ? ", selected tensors" : ", all tensors");
@@ -563,7 +541,7 @@ static int encrypt(const struct encrypt_opts *o, const struct key_pair *kp)
 			.chunk_size = o->chunk_size,
 			.master = kp->m,
 			.signer = kp->s,
-			.threads = o->threads,
+			.threads = o->opt.threads,
 		},
 	};
 	struct policies pol = { 0 };
@@ -601,7 +579,7 @@ static int run(int argc, char **argv)
 	rc = parse(argc, argv, &o);
 	if (rc)
 		return rc;
-	rc = o.keys ? keys_from_file(&o, &kp) : keys_from_keyring(&o, &kp);
+	rc = o.opt.keys.file ? keys_from_file(&o, &kp) : keys_from_keyring(&o, &kp);
 	rc = rc ? TOOL_FAIL : encrypt(&o, &kp);
 	keys_free(&kp);
 	return rc;

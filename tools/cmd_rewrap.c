@@ -11,8 +11,6 @@
 #include "ct_rewrap.h"
 #include "tool.h"
 
-#define MAX_EXCLUDE 256
-
 static void help(FILE *out)
 {
 	fputs("Usage: ctfs-tool rewrap [--keys OLD | --keyring K] --new-keys NEW [OPTIONS]\n"
@@ -55,13 +53,11 @@ static void help(FILE *out)
 }
 
 struct rewrap_opts {
-	struct tool_keys old;
+	struct tool_opts opt;        /* opt.keys: the current (old) keys */
 	const char *new_keys, *new_enc_kid, *new_sign_kid, *only;
 	const char *policy, *policy_local_path, *policy_remote_path;
 	const char *src, *dst;
-	const char *exclude[MAX_EXCLUDE + 1];
-	size_t n_exclude;
-	bool in_place, force, quiet;
+	bool in_place;
 	struct ctfs_jwk *set;
 	size_t n;
 	struct ctfs_ct_rewrap_opts r;
@@ -88,18 +84,12 @@ static int parse(int argc, char **argv, struct rewrap_opts *o)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int c;
+	int c, rc;
 
 	optind = 0;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "K:k:N:p:ix:fqh", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'K':
-			o->old.file = optarg;
-			break;
-		case 'k':
-			o->old.keyring = optarg;
-			break;
 		case 'N':
 			o->new_keys = optarg;
 			break;
@@ -126,20 +116,10 @@ static int parse(int argc, char **argv, struct rewrap_opts *o)
 		case 'i':
 			o->in_place = true;
 			break;
-		case 'x':
-			if (o->n_exclude == MAX_EXCLUDE)
-				return tool_usage("rewrap", "too many --exclude options");
-			o->exclude[o->n_exclude++] = optarg;
-			break;
-		case 'f':
-			o->force = true;
-			break;
-		case 'q':
-			o->quiet = true;
-			break;
 		default:
-			return tool_usage("rewrap", "unknown option or missing argument: %s",
-					  argv[optind - 1]);
+			rc = tool_common_opt("rewrap", c, argv, &o->opt);
+			if (rc)
+				return rc;
 		}
 	}
 	if (argc - optind != (o->in_place ? 1 : 2))
@@ -149,8 +129,9 @@ static int parse(int argc, char **argv, struct rewrap_opts *o)
 	o->dst = o->in_place ? NULL : argv[optind + 1];
 	if (!o->new_keys && !o->policy && !o->policy_local_path && !o->policy_remote_path)
 		return tool_usage("rewrap", "--new-keys NEW is required (or a new policy)");
-	if (o->old.file && o->old.keyring)
-		return tool_usage("rewrap", "give --keys or --keyring, not both");
+	rc = tool_keys_either("rewrap", &o->opt.keys);
+	if (rc)
+		return rc;
 	if (o->policy && (o->policy_local_path || o->policy_remote_path))
 		return tool_usage("rewrap", "--policy sets both policies: do not combine it "
 				  "with --policy-local/--policy-remote");
@@ -223,7 +204,7 @@ static void describe(const struct rewrap_opts *o, const char *src, const char *d
 {
 	const struct ctfs_jwk *m = o->r.new_master, *s = o->r.signer;
 
-	if (o->quiet)
+	if (o->opt.quiet)
 		return;
 	printf("rewrapped %s%s%s:", src, dst ? " -> " : o->in_place ? " in place" : "",
 	       dst ? dst : "");
@@ -301,13 +282,13 @@ static int in_place_dir(struct rewrap_opts *o)
 	struct tool_progress p;
 	int rc = 0;
 
-	if (tool_tree_list(o->src, o->exclude, &t))
+	if (tool_tree_list(o->src, o->opt.exclude, &t))
 		return TOOL_FAIL;
 	if (tool_check_indexes(o->src, &t)) {
 		tool_tree_free(&t);
 		return TOOL_FAIL;
 	}
-	tool_progress_init(&p, o->quiet, "rewrapping", t.bytes);
+	tool_progress_init(&p, o->opt.quiet, "rewrapping", t.bytes);
 	for (size_t i = 0; rc >= 0 && i < t.n; i++) {
 		char *path = t.e[i].dir ? NULL : tool_join(o->src, t.e[i].rel);
 
@@ -335,12 +316,12 @@ static int rewrap(struct rewrap_opts *o)
 
 	if (tool_is_dir(o->src)) {
 		struct tool_dirrun d = {
-			.src = o->src, .dst = o->dst, .force = o->force, .quiet = o->quiet,
-			.exclude = o->exclude, .label = "rewrapping", .fn = dir_file, .arg = o,
+			.src = o->src, .dst = o->dst, .force = o->opt.force, .quiet = o->opt.quiet,
+			.exclude = o->opt.exclude, .label = "rewrapping", .fn = dir_file, .arg = o,
 		};
 
 		rc = o->in_place ? in_place_dir(o) : tool_dir_run(&d);
-		if (!rc && !o->quiet)
+		if (!rc && !o->opt.quiet)
 			printf("rewrapped %u CryptoTensors file%s in %s\n", o->rewrapped,
 			       o->rewrapped == 1 ? "" : "s", o->src);
 		return rc;
@@ -349,7 +330,7 @@ static int rewrap(struct rewrap_opts *o)
 		tool_err("%s: DST is SRC; use --in-place to replace it", o->src);
 		return TOOL_FAIL;
 	}
-	tool_progress_init(&p, o->quiet, "rewrapping", 0);
+	tool_progress_init(&p, o->opt.quiet, "rewrapping", 0);
 	rc = rewrap_one(o, o->src, o->in_place ? o->src : o->dst, false, &p);
 	return rc == 1 ? TOOL_OK : TOOL_FAIL;
 }
@@ -362,8 +343,8 @@ static int run(int argc, char **argv)
 	rc = parse(argc, argv, &o);
 	if (rc)
 		return rc;
-	o.r.old = &o.old.kp;
-	rc = tool_keys_open(&o.old) ? TOOL_FAIL : 0;
+	o.r.old = &o.opt.keys.kp;
+	rc = tool_keys_open(&o.opt.keys) ? TOOL_FAIL : 0;
 	if (!rc && (pick_new_keys(&o) || read_policies(&o)))
 		rc = TOOL_FAIL;
 	if (!rc) {
@@ -373,7 +354,7 @@ static int run(int argc, char **argv)
 	free((char *)o.r.policy_local);
 	free((char *)o.r.policy_remote);
 	ctfs_jwk_free_set(o.set, o.n);
-	tool_keys_close(&o.old);
+	tool_keys_close(&o.opt.keys);
 	return rc;
 }
 

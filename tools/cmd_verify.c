@@ -42,9 +42,7 @@ static void help(FILE *out)
 }
 
 struct verify_opts {
-	struct tool_keys keys;
-	unsigned threads;
-	bool quiet;
+	struct tool_opts opt;
 	const char *target;
 	unsigned ok, failed, skipped;
 };
@@ -59,34 +57,20 @@ static int parse(int argc, char **argv, struct verify_opts *o)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int c;
+	int c, rc;
 
 	optind = 0;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "K:k:j:qh", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'K':
-			o->keys.file = optarg;
-			break;
-		case 'k':
-			o->keys.keyring = optarg;
-			break;
-		case 'j':
-			if (tool_parse_threads(optarg, &o->threads))
-				return tool_usage("verify", "bad --threads '%s' (1 to 16)", optarg);
-			break;
-		case 'q':
-			o->quiet = true;
-			break;
-		default:
-			return tool_usage("verify", "unknown option or missing argument: %s",
-					  argv[optind - 1]);
-		}
+		rc = tool_common_opt("verify", c, argv, &o->opt);
+		if (rc)
+			return rc;
 	}
 	if (argc - optind != 1)
 		return tool_usage("verify", "expected one FILE or DIR");
-	if (o->keys.file && o->keys.keyring)
-		return tool_usage("verify", "give --keys or --keyring, not both");
+	rc = tool_keys_either("verify", &o->opt.keys);
+	if (rc)
+		return rc;
 	o->target = argv[optind];
 	return 0;
 }
@@ -100,7 +84,7 @@ static int verify_crypto(struct verify_opts *o, const char *path, struct ctfs_mo
 			 struct tool_progress *p)
 {
 	struct ctfs_ct_check c = {
-		.out_fd = -1, .threads = o->threads,
+		.out_fd = -1, .threads = o->opt.threads,
 		.progress = tool_progress_cb, .progress_arg = p,
 	};
 	char err[512] = "", why[256];
@@ -108,9 +92,9 @@ static int verify_crypto(struct verify_opts *o, const char *path, struct ctfs_mo
 	uint64_t plain_bytes = 0;
 	int rc;
 
-	rc = ctfs_model_check_signature(m, &o->keys.kp, err, sizeof(err));
+	rc = ctfs_model_check_signature(m, &o->opt.keys.kp, err, sizeof(err));
 	if (!rc)
-		rc = ctfs_model_unwrap_keys(m, &o->keys.kp, err, sizeof(err));
+		rc = ctfs_model_unwrap_keys(m, &o->opt.keys.kp, err, sizeof(err));
 	if (!rc)
 		rc = ctfs_model_check_data(m, &c, err, sizeof(err));
 	tool_progress_clear(p);
@@ -125,7 +109,7 @@ static int verify_crypto(struct verify_opts *o, const char *path, struct ctfs_mo
 			plain_bytes += m->h->tensors[i].end - m->h->tensors[i].begin;
 		}
 	}
-	if (o->quiet)
+	if (o->opt.quiet)
 		return 0;
 	printf("%s: OK: signature (kid %s), %zu tensor key%s (kid %s, %s), %llu %s, "
 	       "%llu bytes authenticated\n", path, kid_or(m->ci->sign_kid), keys,
@@ -190,7 +174,7 @@ static int verify_dir(struct verify_opts *o)
 	if (tool_tree_list(o->target, NULL, &t))
 		return TOOL_FAIL;
 	index_ok = !tool_check_indexes(o->target, &t);
-	tool_progress_init(&p, o->quiet, "verifying", t.bytes);
+	tool_progress_init(&p, o->opt.quiet, "verifying", t.bytes);
 	for (size_t i = 0; i < t.n && !tool_interrupted(); i++) {
 		char *path;
 
@@ -212,7 +196,7 @@ static int verify_dir(struct verify_opts *o)
 		tool_err("%s: interrupted", o->target);
 		return TOOL_FAIL;
 	}
-	if (!o->quiet || o->failed || !index_ok)
+	if (!o->opt.quiet || o->failed || !index_ok)
 		printf("%s: %s: %u CryptoTensors file%s verified, %u failed, %u other file%s "
 		       "skipped, shard index%s\n", o->target,
 		       o->failed || !index_ok ? "FAILED" : "OK", o->ok, o->ok == 1 ? "" : "s",
@@ -230,16 +214,16 @@ static int run(int argc, char **argv)
 	rc = parse(argc, argv, &o);
 	if (rc)
 		return rc;
-	if (tool_keys_open(&o.keys))
+	if (tool_keys_open(&o.opt.keys))
 		return TOOL_FAIL;
 	tool_signals_install();
 	if (tool_is_dir(o.target)) {
 		rc = verify_dir(&o);
 	} else {
-		tool_progress_init(&p, o.quiet, "verifying", 0);
+		tool_progress_init(&p, o.opt.quiet, "verifying", 0);
 		rc = verify_one(&o, o.target, false, &p) ? TOOL_FAIL : TOOL_OK;
 	}
-	tool_keys_close(&o.keys);
+	tool_keys_close(&o.opt.keys);
 	return rc;
 }
 

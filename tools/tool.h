@@ -83,6 +83,25 @@ const struct ctfs_jwk *tool_pick_key(const struct ctfs_jwk *set, size_t n, enum 
 				     const char *kid, const char *what, const char *kid_opt,
 				     const char *path);
 
+/* ---- options several subcommands share (tools/common_opts.c) ------------------ */
+
+#define TOOL_MAX_EXCLUDE 256
+
+/* Each command lists in its getopt tables only those it accepts. */
+struct tool_opts {
+	struct tool_keys keys;     /* -K/--keys, -k/--keyring */
+	const char *exclude[TOOL_MAX_EXCLUDE + 1];  /* -x/--exclude; NULL-terminated */
+	size_t n_exclude;
+	unsigned threads;          /* -j/--threads; 0: the default */
+	bool force, quiet;         /* -f/--force, -q/--quiet */
+};
+/* Apply what getopt_long returned (c, with optarg) to o: 0, or TOOL_USAGE
+ * after a usage error for cmd. Any c other than K k x j f q is reported as
+ * an unknown option or one missing its argument. */
+int tool_common_opt(const char *cmd, int c, char **argv, struct tool_opts *o);
+/* --keys and --keyring exclude each other: 0, or TOOL_USAGE (printed). */
+int tool_keys_either(const char *cmd, const struct tool_keys *k);
+
 /* ---- progress and interruption (tools/progress.c) ---------------------------- */
 
 /* SIGINT, SIGTERM and SIGHUP set a flag that the progress callback turns
