@@ -219,7 +219,7 @@ static int parse_v2_data(struct ctfs_ct_tensor *t, const cJSON *e, uint64_t len,
 	const cJSON *tags = cJSON_GetObjectItemCaseSensitive(e, "tags");
 	uint64_t n = ctfs_ct_chunk_count(len, chunk_size);
 	uint8_t last[CTFS_AEAD_NONCE];
-	size_t want, got;
+	size_t want, got, tlen;
 
 	if (b64_exact(e, "base_iv", t->iv, CTFS_AEAD_NONCE, err, errlen, name))
 		return -EINVAL;
@@ -234,13 +234,21 @@ static int parse_v2_data(struct ctfs_ct_tensor *t, const cJSON *e, uint64_t len,
 	/* n <= 2^32 after the counter check, so this cannot overflow */
 	want = (size_t)n * CTFS_AEAD_TAG;
 	got = want;
+	/* the text must be about as long as the tags it should hold before a
+	 * buffer is sized from the tensor: a tiny chunk_size on a huge (sparse)
+	 * tensor must not make us allocate gigabytes */
+	tlen = strlen(tags->valuestring);
+	if (tlen < want / 3 * 4 || tlen > (want + 2) / 3 * 4) {
+		ctfs_seterr(err, errlen, "tensor '%s': expected %llu tags", name,
+			    (unsigned long long)n);
+		return -EINVAL;
+	}
 	t->tags = malloc(want);
 	if (!t->tags)
 		return -ENOMEM;
 	/* the buffer holds exactly the expected count: more or fewer tags than
 	 * chunks is malformed */
-	if (ctfs_b64_decode(tags->valuestring, strlen(tags->valuestring), t->tags, &got) ||
-	    got != want) {
+	if (ctfs_b64_decode(tags->valuestring, tlen, t->tags, &got) || got != want) {
 		ctfs_seterr(err, errlen, "tensor '%s': expected %llu tags", name,
 			    (unsigned long long)n);
 		return -EINVAL;

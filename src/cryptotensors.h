@@ -15,6 +15,9 @@
 #define CTFS_META_SIGNATURE "__signature__"
 #define CTFS_META_POLICY "__policy__"
 #define CTFS_DEFAULT_CHUNK_SIZE 2097152u
+/* Largest v2 chunk the mount serves: each one is held whole in locked memory
+ * while it is verified (8x the default; larger files are refused). */
+#define CTFS_MAX_CHUNK_SIZE (16u << 20)
 #define CTFS_DEFAULT_POLICY "package model\nallow = true"
 
 /* NULL-terminated: the metadata entries a plaintext view leaves out. */

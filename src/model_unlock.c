@@ -95,12 +95,32 @@ int ctfs_model_unwrap_keys(struct ctfs_model *m, const struct ctfs_keyprov *kp,
 	return rc;
 }
 
+/* A v2 chunk is decrypted whole into locked memory: bound the largest one. */
+static int check_chunk_sizes(const struct ctfs_model *m, char *err, size_t errlen)
+{
+	if (m->ci->version != 2 || m->ci->chunk_size <= CTFS_MAX_CHUNK_SIZE)
+		return 0;
+	for (size_t i = 0; i < m->h->n_tensors; i++) {
+		const struct ctfs_tensor *t = &m->h->tensors[i];
+
+		if (m->ci->tensors[i].encrypted && t->end - t->begin > CTFS_MAX_CHUNK_SIZE) {
+			ctfs_seterr(err, errlen, "tensor '%s': chunks of %llu bytes are over the "
+				    "%u this mount decrypts", t->name,
+				    (unsigned long long)m->ci->chunk_size, CTFS_MAX_CHUNK_SIZE);
+			return -EFBIG;
+		}
+	}
+	return 0;
+}
+
 static int unlock_locked(struct ctfs_model *m, const struct ctfs_keyprov *kp,
 			 char *err, size_t errlen)
 {
 	int rc;
 
-	rc = ctfs_model_check_signature(m, kp, err, errlen);
+	rc = check_chunk_sizes(m, err, errlen);
+	if (!rc)
+		rc = ctfs_model_check_signature(m, kp, err, errlen);
 	if (!rc)
 		rc = ctfs_policy_check(m->ci->policy_local, err, errlen);
 	if (!rc)

@@ -349,3 +349,37 @@ def test_read_only(source, tool, keyring, vectors, mount):
     m = mount(source, keyring)
     expect_errno(errno.EROFS, open, m.file("config.json"), "r+b")
     expect_errno(errno.EROFS, os.mkdir, m.file("newdir"))
+
+
+def test_chunks_over_the_limit_are_refused(tmp_path, tool, keyring, vectors, mount):
+    """A v2 chunk is held whole in locked memory, so the mount bounds it."""
+    import numpy as np
+    src = tmp_path / "big"
+    src.mkdir()
+    big = np.arange(5 << 20, dtype=np.float32)            # 20 MiB tensor
+    small = np.arange(1000, dtype=np.float32)
+    plain = tmp_path / "plain.safetensors"
+    _write_safetensors(plain, {"big": big, "small": small})
+    keys = tmp_path / "keys.json"
+    tool("keygen", "--alg", "aes256gcm", "--out", keys)
+    tool("encrypt", plain, src / "huge.cryptotensors", "--keys", keys, "--chunk-size", 32 << 20)
+    tool("encrypt", plain, src / "ok.cryptotensors", "--keys", keys, "--chunk-size", 16 << 20)
+    tool("key", "add", "--keyring", keyring, keys)
+    m = mount(src, keyring)
+    expect_errno(errno.EFBIG, open, m.file("huge.safetensors"), "rb")
+    assert "over the" in m.log() and "'big'" in m.log()
+    got = st_load.load_numpy(m.file("ok.safetensors"))
+    assert np.array_equal(got["big"], big) and np.array_equal(got["small"], small)
+
+
+def _write_safetensors(path, tensors):
+    import struct
+    hdr, off, blobs = {}, 0, []
+    for name, a in tensors.items():
+        hdr[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [off, off + a.nbytes]}
+        off += a.nbytes
+        blobs.append(a.tobytes())
+    text = json.dumps(hdr).encode()
+    text += b" " * (-(8 + len(text)) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
