@@ -7,6 +7,7 @@
 
 #include "keyring.h"
 #include "tool.h"
+#include "util.h"
 
 static void help(FILE *out)
 {
@@ -196,23 +197,14 @@ static int key_remove(int argc, char **argv)
 
 static int run(int argc, char **argv)
 {
-	static const struct {
-		const char *name;
-		int (*fn)(int, char **);
-	} subs[] = {
+	static const struct tool_sub subs[] = {
 		{ "add", key_add },
 		{ "list", key_list },
 		{ "remove", key_remove },
 	};
 
-	if (argc < 2) {
-		help(stderr);
-		return TOOL_USAGE;
-	}
-	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
-		if (!strcmp(argv[1], subs[i].name))
-			return subs[i].fn(argc - 1, argv + 1);
-	return tool_usage("key", "unknown subcommand '%s' (add, list, remove)", argv[1]);
+	return tool_run_sub("key", subs, CTFS_ARRAY_LEN(subs), " (add, list, remove)", help,
+			    argc, argv);
 }
 
 const struct tool_cmd tool_cmd_key = {

@@ -536,23 +536,12 @@ int tgsp_build(int argc, char **argv)
 
 static int run(int argc, char **argv)
 {
-	static const struct {
-		const char *name;
-		int (*fn)(int, char **);
-	} sub[] = {
+	static const struct tool_sub sub[] = {
 		{ "keygen", tgsp_keygen }, { "build", tgsp_build }, { "inspect", tgsp_inspect },
 		{ "verify", tgsp_verify }, { "open", tgsp_open },
 	};
 
-	if (argc < 2) {
-		help(stderr);
-		return TOOL_USAGE;
-	}
-	for (size_t i = 0; i < CTFS_ARRAY_LEN(sub); i++) {
-		if (!strcmp(argv[1], sub[i].name))
-			return sub[i].fn(argc - 1, argv + 1);
-	}
-	return tool_usage("tgsp", "unknown subcommand '%s'", argv[1]);
+	return tool_run_sub("tgsp", sub, CTFS_ARRAY_LEN(sub), "", help, argc, argv);
 }
 
 const struct tool_cmd tool_cmd_tgsp = {

@@ -65,6 +65,20 @@ bool tool_wants_help(int argc, char **argv)
 	return false;
 }
 
+int tool_run_sub(const char *cmd, const struct tool_sub *subs, size_t n, const char *hint,
+		 void (*help)(FILE *out), int argc, char **argv)
+{
+	/* no subcommand at all: the full usage is the most useful answer */
+	if (argc < 2) {
+		help(stderr);
+		return TOOL_USAGE;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(argv[1], subs[i].name))
+			return subs[i].fn(argc - 1, argv + 1);
+	return tool_usage(cmd, "unknown subcommand '%s'%s", argv[1], hint);
+}
+
 void tool_secret_free(struct tool_secret *s)
 {
 	ctfs_secure_free(s->data); /* wipes */

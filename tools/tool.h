@@ -44,6 +44,16 @@ int tool_usage(const char *cmd, const char *fmt, ...) __attribute__((format(prin
 /* True when argv holds -h/--help before any "--". */
 bool tool_wants_help(int argc, char **argv);
 
+/* Commands made of subcommands (key, tgsp): argv[1] names one, which runs
+ * with argv shifted by one. Without argv[1], help(stderr) and TOOL_USAGE;
+ * an unknown name is a usage error, hint appended to its message. */
+struct tool_sub {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+};
+int tool_run_sub(const char *cmd, const struct tool_sub *subs, size_t n, const char *hint,
+		 void (*help)(FILE *out), int argc, char **argv);
+
 /* A whole key file ("-" for stdin) read into locked memory, NUL-terminated.
  * Release with tool_secret_free, which wipes it. 0 or -errno. */
 struct tool_secret {
