@@ -299,12 +299,10 @@ static int keys_from_keyring(const struct encrypt_opts *o, struct key_pair *kp)
 {
 	char err[256] = "";
 	key_serial_t ring;
-	int rc = ctfs_keyring_resolve(o->opt.keys.keyring, &ring);
+	int rc = tool_keyring_open(o->opt.keys.keyring, &ring);
 
-	if (rc) {
-		tool_err("keyring %s: %s", o->opt.keys.keyring, strerror(-rc));
+	if (rc)
 		return rc;
-	}
 	rc = ctfs_keyring_get_jwk(ring, o->enc_kid, &kp->master, err, sizeof(err));
 	if (!rc)
 		rc = ctfs_keyring_get_jwk(ring, o->sign_kid, &kp->signer, err, sizeof(err));

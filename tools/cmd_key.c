@@ -73,16 +73,6 @@ static int parse(int argc, char **argv, const char *cmd, struct key_opts *o, boo
 	return optind;
 }
 
-static int open_ring(const struct key_opts *o, key_serial_t *ring)
-{
-	const char *spec = o->keyring ? o->keyring : "@u";
-	int rc = ctfs_keyring_resolve(spec, ring);
-
-	if (rc)
-		tool_err("keyring %s: %s", spec, strerror(-rc));
-	return rc;
-}
-
 static const char *kty_name(enum ctfs_kty kty)
 {
 	return kty == CTFS_KTY_OCT ? "oct" : "okp";
@@ -118,7 +108,7 @@ static int key_add(int argc, char **argv)
 		return -first;
 	if (argc - first != 1)
 		return tool_usage("key add", "expected one FILE (or '-' for standard input)");
-	if (open_ring(&o, &ring))
+	if (tool_keyring_open(o.keyring, &ring))
 		return TOOL_FAIL;
 	if (tool_load_jwks(argv[first], &keys, &n))
 		return TOOL_FAIL;
@@ -163,7 +153,7 @@ static int key_list(int argc, char **argv)
 		return -first;
 	if (argc != first)
 		return tool_usage("key list", "unexpected argument '%s'", argv[first]);
-	if (open_ring(&o, &ring))
+	if (tool_keyring_open(o.keyring, &ring))
 		return TOOL_FAIL;
 	rc = ctfs_keyring_list(ring, print_key, NULL);
 	if (rc) {
@@ -183,7 +173,7 @@ static int key_remove(int argc, char **argv)
 		return -first;
 	if (argc - first != 1)
 		return tool_usage("key remove", "expected one KID");
-	if (open_ring(&o, &ring))
+	if (tool_keyring_open(o.keyring, &ring))
 		return TOOL_FAIL;
 	rc = ctfs_keyring_remove(ring, argv[first]);
 	if (rc) {

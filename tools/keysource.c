@@ -28,9 +28,20 @@ const struct ctfs_jwk *tool_pick_key(const struct ctfs_jwk *set, size_t n, enum 
 	return NULL;
 }
 
+int tool_keyring_open(const char *spec, key_serial_t *ring)
+{
+	int rc;
+
+	if (!spec)
+		spec = "@u";
+	rc = ctfs_keyring_resolve(spec, ring);
+	if (rc)
+		tool_err("keyring %s: %s", spec, strerror(-rc));
+	return rc;
+}
+
 int tool_keys_open(struct tool_keys *k)
 {
-	const char *spec = k->keyring ? k->keyring : "@u";
 	key_serial_t ring;
 	int rc;
 
@@ -40,13 +51,10 @@ int tool_keys_open(struct tool_keys *k)
 			ctfs_keyprov_jwks(&k->kp, k->set, k->n);
 		return rc;
 	}
-	rc = ctfs_keyring_resolve(spec, &ring);
-	if (rc) {
-		tool_err("keyring %s: %s", spec, strerror(-rc));
-		return rc;
-	}
-	ctfs_keyprov_keyring(&k->kp, ring);
-	return 0;
+	rc = tool_keyring_open(k->keyring, &ring);
+	if (!rc)
+		ctfs_keyprov_keyring(&k->kp, ring);
+	return rc;
 }
 
 void tool_keys_close(struct tool_keys *k)

@@ -85,6 +85,9 @@ struct tool_keys {
 };
 /* 0, or -errno after printing the reason. */
 int tool_keys_open(struct tool_keys *k);
+/* The keyring a --keyring spec names (NULL: @u, the user keyring).
+ * 0, or -errno after printing the reason. */
+int tool_keyring_open(const char *spec, key_serial_t *ring);
 void tool_keys_close(struct tool_keys *k);
 
 /* The key of type kty named kid (with kid NULL: the only one) in a set, or
