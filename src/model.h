@@ -33,6 +33,7 @@ struct ctfs_model {
 	uint64_t view_size;
 	uint8_t *deks;                /* locked: n_tensors * 32 bytes, after unlock */
 	bool unlocked;
+	uint8_t master_fpr[32];       /* SHA-256 of the master key the DEKs came from */
 	pthread_mutex_t lock;         /* serialises unlocking */
 	pthread_mutex_t stream_lock;  /* serialises first checks of v1 tensors (long) */
 	struct ctfs_stream_state **streams; /* per tensor, v1 only, built lazily */
@@ -49,8 +50,10 @@ static inline bool ctfs_model_is_encrypted(const struct ctfs_model *m)
 	return m->ci != NULL;
 }
 
-/* Verify signature, policy and keys. 0, or -EBADMSG (signature), -EACCES
- * (policy), -ENOKEY (key missing), -EKEYREJECTED (wrong key). */
+/* Verify signature, policy and keys; once unlocked, check at every call that
+ * the master key is still the one in the key provider. 0, or -EBADMSG
+ * (signature), -EACCES (policy), -ENOKEY (key missing), -EKEYREJECTED (wrong
+ * key), -EFBIG (chunks too large). */
 int ctfs_model_unlock(struct ctfs_model *m, const struct ctfs_keyprov *kp,
 		      char *err, size_t errlen);
 

@@ -2,6 +2,7 @@
  * The order matters: nothing in the header is trusted, not even the policy
  * or the kids, before the signature over it has verified. */
 #include <errno.h>
+#include <sodium.h>
 #include <string.h>
 
 #include "header_json.h"
@@ -87,11 +88,42 @@ int ctfs_model_unwrap_keys(struct ctfs_model *m, const struct ctfs_keyprov *kp,
 			rc = -EKEYREJECTED;
 		}
 	}
+	if (!rc)
+		ctfs_sha256(m->master_fpr, key.secret, key.secret_len);
 	ctfs_jwk_clear(&key);
 	if (rc) {
 		ctfs_secure_free(m->deks);
 		m->deks = NULL;
 	}
+	return rc;
+}
+
+/* Keys are looked up at every open, not only the first: removing the master
+ * key from the keyring (or replacing it) stops new opens of a file that was
+ * unlocked before; handles already open keep reading. */
+static int recheck_master(struct ctfs_model *m, const struct ctfs_keyprov *kp,
+			  char *err, size_t errlen)
+{
+	struct ctfs_jwk key = { 0 };
+	uint8_t fpr[32];
+	char kerr[256] = "";
+	int rc;
+
+	rc = kp->get(kp, CTFS_KTY_OCT, m->ci->enc_kid, &key, kerr, sizeof(kerr));
+	if (rc) {
+		ctfs_seterr(err, errlen, "master key kid=%s: %s", kid_or(m->ci->enc_kid), kerr);
+		return rc;
+	}
+	rc = check_master(m, &key, err, errlen);
+	if (!rc) {
+		ctfs_sha256(fpr, key.secret, key.secret_len);
+		if (sodium_memcmp(fpr, m->master_fpr, sizeof(fpr))) {
+			ctfs_seterr(err, errlen, "master key kid=%s is not the key this file was "
+				    "opened with", kid_or(m->ci->enc_kid));
+			rc = -EKEYREJECTED;
+		}
+	}
+	ctfs_jwk_clear(&key);
 	return rc;
 }
 
@@ -144,6 +176,8 @@ int ctfs_model_unlock(struct ctfs_model *m, const struct ctfs_keyprov *kp,
 	pthread_mutex_lock(&m->lock);
 	if (!m->unlocked)
 		rc = unlock_locked(m, kp, err, errlen);
+	else
+		rc = recheck_master(m, kp, err, errlen);
 	pthread_mutex_unlock(&m->lock);
 	return rc;
 }

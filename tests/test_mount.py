@@ -1,6 +1,7 @@
 """The core mount, for real: the vector files of an independent implementation
 mounted with keys from the kernel keyring and read with real loaders."""
 
+import base64
 import errno
 import hashlib
 import json
@@ -383,3 +384,22 @@ def _write_safetensors(path, tensors):
     text += b" " * (-(8 + len(text)) % 8)
     with open(path, "wb") as f:
         f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+
+
+def test_removing_the_key_stops_new_opens(source, tool, keyring, vectors, mount):
+    add_keys(tool, keyring, vectors, "keys-aes256.json")
+    m = mount(source, keyring)
+    path = m.file("v2-aes256-partial.safetensors")
+    whole = read_all(path)
+    with open(path, "rb") as held:
+        tool("key", "remove", "--keyring", keyring, "enc-1-a")
+        expect_errno(errno.ENOKEY, open, path, "rb")
+        assert held.read() == whole, "a handle opened before keeps reading"
+    # a different key under the same kid is refused too
+    keys = json.load(open(os.path.join(vectors, "cryptotensors", "keys-aes256.json")))
+    other = [dict(k, k=base64.b64encode(b"\x42" * 32).decode())
+             for k in keys["keys"] if k["kty"] == "oct"]
+    tool("key", "add", "--keyring", keyring, "-", input=json.dumps({"keys": other}).encode())
+    expect_errno(errno.EKEYREJECTED, open, path, "rb")
+    add_keys(tool, keyring, vectors, "keys-aes256.json")
+    assert read_all(path) == whole
