@@ -28,13 +28,6 @@ struct ctfs_files {
 	struct entry *head;
 };
 
-static bool same_identity(const struct stat *a, const struct stat *b)
-{
-	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
-	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
-	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
-}
-
 static bool ends_with(const char *s, size_t len, const char *suffix)
 {
 	size_t n = strlen(suffix);
@@ -143,7 +136,7 @@ static int current(struct ctfs_mount *mt, const char *bpath, const struct stat *
 	struct ctfs_files *t = mt->files;
 	struct entry *e = find(t, bpath);
 
-	if (e && same_identity(&e->st, st)) {
+	if (e && ctfs_same_file(&e->st, st)) {
 		*out = e;
 		return 0;
 	}

@@ -257,13 +257,6 @@ static int open_pkg(struct ctfs_mount *mt, struct slot *s)
 	return 0;
 }
 
-static bool same_identity(const struct stat *a, const struct stat *b)
-{
-	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
-	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
-	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
-}
-
 static struct slot *find_slot(struct ctfs_tgsp_view *v, const char *bpath)
 {
 	struct slot *s;
@@ -297,7 +290,7 @@ static int get_pkg(struct ctfs_mount *mt, const char *bpath, const struct stat *
 	if (!s)
 		return -ENOMEM;
 	pthread_mutex_lock(&s->lock);
-	if (!same_identity(&s->id, st)) {
+	if (!ctfs_same_file(&s->id, st)) {
 		pkg_put(s->pkg);	/* open files keep their own reference */
 		s->pkg = NULL;
 		s->err = 0;

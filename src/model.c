@@ -15,12 +15,7 @@ static atomic_uint_fast64_t next_uid = 1;
 
 bool ctfs_model_same_file(const struct ctfs_model *m, const struct stat *st)
 {
-	return m->id.st_dev == st->st_dev && m->id.st_ino == st->st_ino &&
-	       m->id.st_size == st->st_size &&
-	       m->id.st_mtim.tv_sec == st->st_mtim.tv_sec &&
-	       m->id.st_mtim.tv_nsec == st->st_mtim.tv_nsec &&
-	       m->id.st_ctim.tv_sec == st->st_ctim.tv_sec &&
-	       m->id.st_ctim.tv_nsec == st->st_ctim.tv_nsec;
+	return ctfs_same_file(&m->id, st);
 }
 
 /* A file is a candidate only if its first 8 bytes give a plausible header

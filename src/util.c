@@ -149,6 +149,13 @@ int ctfs_pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
+bool ctfs_same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
 int ctfs_read_file(const char *path, size_t max, uint8_t **out, size_t *outlen)
 {
 	struct stat st;

@@ -84,6 +84,11 @@ int ctfs_pread_full(int fd, void *buf, size_t len, uint64_t off);
 int ctfs_write_full(int fd, const void *buf, size_t len);
 int ctfs_pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
 
+/* Same file with the same content as far as the kernel tells: device,
+ * inode, size, and modification and change times to the nanosecond. */
+struct stat;
+bool ctfs_same_file(const struct stat *a, const struct stat *b);
+
 /* Read a whole (small) file; 0 or -errno. */
 int ctfs_read_file(const char *path, size_t max, uint8_t **out, size_t *outlen);
 
