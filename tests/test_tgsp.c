@@ -636,10 +636,13 @@ static void test_gzindex(void)
 	rc = ctfs_gzindex_build(&src, 0, 0, count_sink, &seen, &ix, err, sizeof(err));
 	tap_ok(rc == -EBADMSG && strstr(err, "gzip"), "gzindex: data after the last member (%s)", err);
 	src.size = m.n = g1;
-	m.fail_at = 2;
+	/* the last fetch of the stream fails (its size depends on the random data) */
+	m.fail_at = (int)((g1 - 1) / m.chunk);
 	err[0] = 0;
 	rc = ctfs_gzindex_build(&src, 0, 0, count_sink, &seen, &ix, err, sizeof(err));
 	tap_ok(rc == -EKEYREJECTED, "gzindex: a source failure is passed on as it is");
+	if (!rc)
+		ctfs_gzindex_free(ix);
 	src.size = 0;
 	rc = ctfs_gzindex_build(&src, 0, 0, count_sink, &seen, &ix, err, sizeof(err));
 	tap_ok(rc == -EBADMSG && strstr(err, "empty"), "gzindex: empty stream");
