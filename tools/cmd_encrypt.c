@@ -74,7 +74,7 @@ static void help(FILE *out)
 struct encrypt_opts {
 	struct tool_opts opt;
 	const char *in, *out, *enc_kid, *sign_kid, *alg;
-	const char *policy, *policy_local_path, *policy_remote_path;
+	struct tool_policy_args policy;
 	const char *tensor_args[MAX_LIST];
 	size_t n_tensor_args;
 	int version;
@@ -84,7 +84,7 @@ struct encrypt_opts {
 
 static int parse(int argc, char **argv, struct encrypt_opts *o)
 {
-	enum { OPT_ENC_KID = 256, OPT_SIGN_KID, OPT_PLOCAL, OPT_PREMOTE };
+	enum { OPT_ENC_KID = 256, OPT_SIGN_KID };
 	/* --keyring has no short form here: 'k' is absent from the short
 	 * options, so only the long name reaches the shared handler. */
 	static const struct option longopts[] = {
@@ -98,8 +98,8 @@ static int parse(int argc, char **argv, struct encrypt_opts *o)
 		{ "tensors", required_argument, NULL, 't' },
 		{ "exclude", required_argument, NULL, 'x' },
 		{ "policy", required_argument, NULL, 'p' },
-		{ "policy-local", required_argument, NULL, OPT_PLOCAL },
-		{ "policy-remote", required_argument, NULL, OPT_PREMOTE },
+		{ "policy-local", required_argument, NULL, TOOL_OPT_POLICY_LOCAL },
+		{ "policy-remote", required_argument, NULL, TOOL_OPT_POLICY_REMOTE },
 		{ "threads", required_argument, NULL, 'j' },
 		{ "force", no_argument, NULL, 'f' },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -136,17 +136,9 @@ static int parse(int argc, char **argv, struct encrypt_opts *o)
 				return tool_usage("encrypt", "too many --tensors options");
 			o->tensor_args[o->n_tensor_args++] = optarg;
 			break;
-		case 'p':
-			o->policy = optarg;
-			break;
-		case OPT_PLOCAL:
-			o->policy_local_path = optarg;
-			break;
-		case OPT_PREMOTE:
-			o->policy_remote_path = optarg;
-			break;
 		default:
-			rc = tool_common_opt("encrypt", c, argv, &o->opt);
+			if (!tool_policy_opt(c, optarg, &o->policy))
+				rc = tool_common_opt("encrypt", c, argv, &o->opt);
 			break;
 		}
 	}
@@ -160,9 +152,8 @@ static int parse(int argc, char **argv, struct encrypt_opts *o)
 		return tool_usage("encrypt", "give exactly one of --keys FILE and --keyring K");
 	if (o->chunk_given && o->version == 1)
 		return tool_usage("encrypt", "--chunk-size applies to version 2 only");
-	if (o->policy && (o->policy_local_path || o->policy_remote_path))
-		return tool_usage("encrypt", "--policy sets both policies: do not combine it "
-				  "with --policy-local/--policy-remote");
+	if (tool_policy_conflict("encrypt", &o->policy))
+		return TOOL_USAGE;
 	return 0;
 }
 
@@ -348,13 +339,9 @@ struct policies {
 
 static int read_policies(const struct encrypt_opts *o, struct policies *p)
 {
-	const char *lp = o->policy ? o->policy : o->policy_local_path;
-	const char *rp = o->policy ? o->policy : o->policy_remote_path;
 	char why[256];
 
-	if (lp && tool_read_policy(lp, &p->local))
-		return -EINVAL;
-	if (rp && tool_read_policy(rp, &p->remote))
+	if (tool_policy_read(&o->policy, &p->local, &p->remote))
 		return -EINVAL;
 	if (p->local && ctfs_policy_check(p->local, why, sizeof(why)))
 		tool_err("warning: the ctfs mount will refuse these files: it evaluates only the "

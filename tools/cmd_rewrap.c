@@ -55,7 +55,7 @@ static void help(FILE *out)
 struct rewrap_opts {
 	struct tool_opts opt;        /* opt.keys: the current (old) keys */
 	const char *new_keys, *new_enc_kid, *new_sign_kid, *only;
-	const char *policy, *policy_local_path, *policy_remote_path;
+	struct tool_policy_args policy;
 	const char *src, *dst;
 	bool in_place;
 	struct ctfs_jwk *set;
@@ -66,7 +66,7 @@ struct rewrap_opts {
 
 static int parse(int argc, char **argv, struct rewrap_opts *o)
 {
-	enum { OPT_NEW_ENC = 256, OPT_NEW_SIGN, OPT_ONLY, OPT_PLOCAL, OPT_PREMOTE };
+	enum { OPT_NEW_ENC = 256, OPT_NEW_SIGN, OPT_ONLY };
 	static const struct option longopts[] = {
 		{ "keys", required_argument, NULL, 'K' },
 		{ "keyring", required_argument, NULL, 'k' },
@@ -75,8 +75,8 @@ static int parse(int argc, char **argv, struct rewrap_opts *o)
 		{ "new-sign-kid", required_argument, NULL, OPT_NEW_SIGN },
 		{ "only", required_argument, NULL, OPT_ONLY },
 		{ "policy", required_argument, NULL, 'p' },
-		{ "policy-local", required_argument, NULL, OPT_PLOCAL },
-		{ "policy-remote", required_argument, NULL, OPT_PREMOTE },
+		{ "policy-local", required_argument, NULL, TOOL_OPT_POLICY_LOCAL },
+		{ "policy-remote", required_argument, NULL, TOOL_OPT_POLICY_REMOTE },
 		{ "in-place", no_argument, NULL, 'i' },
 		{ "exclude", required_argument, NULL, 'x' },
 		{ "force", no_argument, NULL, 'f' },
@@ -104,19 +104,12 @@ static int parse(int argc, char **argv, struct rewrap_opts *o)
 				return tool_usage("rewrap", "--only takes master or signer");
 			o->only = optarg;
 			break;
-		case 'p':
-			o->policy = optarg;
-			break;
-		case OPT_PLOCAL:
-			o->policy_local_path = optarg;
-			break;
-		case OPT_PREMOTE:
-			o->policy_remote_path = optarg;
-			break;
 		case 'i':
 			o->in_place = true;
 			break;
 		default:
+			if (tool_policy_opt(c, optarg, &o->policy))
+				break;
 			rc = tool_common_opt("rewrap", c, argv, &o->opt);
 			if (rc)
 				return rc;
@@ -127,14 +120,13 @@ static int parse(int argc, char **argv, struct rewrap_opts *o)
 				  "expected SRC and DST (or SRC --in-place)");
 	o->src = argv[optind];
 	o->dst = o->in_place ? NULL : argv[optind + 1];
-	if (!o->new_keys && !o->policy && !o->policy_local_path && !o->policy_remote_path)
+	if (!o->new_keys && !tool_policy_given(&o->policy))
 		return tool_usage("rewrap", "--new-keys NEW is required (or a new policy)");
 	rc = tool_keys_either("rewrap", &o->opt.keys);
 	if (rc)
 		return rc;
-	if (o->policy && (o->policy_local_path || o->policy_remote_path))
-		return tool_usage("rewrap", "--policy sets both policies: do not combine it "
-				  "with --policy-local/--policy-remote");
+	if (tool_policy_conflict("rewrap", &o->policy))
+		return TOOL_USAGE;
 	if (o->only && !o->new_keys)
 		return tool_usage("rewrap", "--only needs --new-keys");
 	return 0;
@@ -183,20 +175,12 @@ static int pick_new_keys(struct rewrap_opts *o)
 
 static int read_policies(struct rewrap_opts *o)
 {
-	const char *lp = o->policy ? o->policy : o->policy_local_path;
-	const char *rp = o->policy ? o->policy : o->policy_remote_path;
-	char *text;
+	char *local, *remote;
 
-	if (lp) {
-		if (tool_read_policy(lp, &text))
-			return -EINVAL;
-		o->r.policy_local = text;
-	}
-	if (rp) {
-		if (tool_read_policy(rp, &text))
-			return -EINVAL;
-		o->r.policy_remote = text;
-	}
+	if (tool_policy_read(&o->policy, &local, &remote))
+		return -EINVAL;
+	o->r.policy_local = local;
+	o->r.policy_remote = remote;
 	return 0;
 }
 

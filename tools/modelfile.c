@@ -61,6 +61,49 @@ void tool_model_close(struct tool_model *tm)
 	tm->m = NULL;
 }
 
+bool tool_policy_opt(int c, const char *arg, struct tool_policy_args *p)
+{
+	switch (c) {
+	case 'p':
+		p->both = arg;
+		return true;
+	case TOOL_OPT_POLICY_LOCAL:
+		p->local = arg;
+		return true;
+	case TOOL_OPT_POLICY_REMOTE:
+		p->remote = arg;
+		return true;
+	}
+	return false;
+}
+
+bool tool_policy_given(const struct tool_policy_args *p)
+{
+	return p->both || p->local || p->remote;
+}
+
+int tool_policy_conflict(const char *cmd, const struct tool_policy_args *p)
+{
+	if (p->both && (p->local || p->remote))
+		return tool_usage(cmd, "--policy sets both policies: do not combine it "
+				  "with --policy-local/--policy-remote");
+	return 0;
+}
+
+int tool_policy_read(const struct tool_policy_args *p, char **local, char **remote)
+{
+	const char *lp = p->both ? p->both : p->local;
+	const char *rp = p->both ? p->both : p->remote;
+
+	*local = *remote = NULL;
+	if ((lp && tool_read_policy(lp, local)) || (rp && tool_read_policy(rp, remote))) {
+		free(*local);
+		*local = NULL;
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int tool_read_policy(const char *path, char **out)
 {
 	uint8_t *text;

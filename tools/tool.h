@@ -166,6 +166,21 @@ void tool_model_close(struct tool_model *tm);
 /* Read a Rego policy file (UTF-8 text); prints the reason on failure. */
 int tool_read_policy(const char *path, char **out);
 
+/* -p/--policy FILE (both policies), --policy-local FILE, --policy-remote FILE,
+ * as encrypt and rewrap take them. */
+enum { TOOL_OPT_POLICY_LOCAL = 0x200, TOOL_OPT_POLICY_REMOTE };
+struct tool_policy_args {
+	const char *both, *local, *remote;
+};
+/* Record option c if it is one of the three: true when it was. */
+bool tool_policy_opt(int c, const char *arg, struct tool_policy_args *p);
+bool tool_policy_given(const struct tool_policy_args *p);
+/* --policy with --policy-local/--policy-remote: TOOL_USAGE (printed), else 0. */
+int tool_policy_conflict(const char *cmd, const struct tool_policy_args *p);
+/* Read the files given into *local / *remote (NULL when not given);
+ * -EINVAL with the reason printed, and nothing kept, on failure. */
+int tool_policy_read(const struct tool_policy_args *p, char **local, char **remote);
+
 /* ---- directory trees (tools/tree.c) ------------------------------------------------ */
 
 struct tool_entry {
