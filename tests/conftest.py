@@ -16,7 +16,7 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 BUILD = os.environ.get("CTFS_BUILDDIR", REPO)
-VECTORS = os.environ.get("CTFS_VECTORS", os.path.join(REPO, "..", "shared", "vectors"))
+VECTORS = os.environ.get("CTFS_VECTORS", os.path.join(REPO, "tests", "vectors"))
 IN_CI = bool(os.environ.get("CI"))
 
 sys.path.insert(0, HERE)

@@ -48,12 +48,12 @@ static inline int tap_done(void)
 	return tap_failed ? 1 : 0;
 }
 
-/* Directory of ../shared/vectors: $CTFS_VECTORS, else relative to the source tree. */
+/* Directory of the test vectors: $CTFS_VECTORS, else tests/vectors in the source tree. */
 static inline const char *tap_vectors_dir(void)
 {
 	const char *v = getenv("CTFS_VECTORS");
 
-	return v && *v ? v : SRCDIR "/../shared/vectors";
+	return v && *v ? v : SRCDIR "/tests/vectors";
 }
 
 #endif
