@@ -12,9 +12,9 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
-#include "chunk_cache.h"
-#include "keyprov.h"
-#include "model.h"
+#include "ct/chunk_cache.h"
+#include "keys/keyprov.h"
+#include "ct/model.h"
 
 struct ctfs_files;
 struct ctfs_tgsp_view;

@@ -18,9 +18,9 @@
 #include "ctfs_fuse.h"
 
 #include <fuse_lowlevel.h>
-#include "keyring.h"
+#include "keys/keyring.h"
 #include "log.h"
-#include "secmem.h"
+#include "crypto/secmem.h"
 
 #define DEFAULT_CACHE "64M"
 #define DEFAULT_READAHEAD "4M"

@@ -25,7 +25,7 @@
 
 #include "ctfs_fuse.h"
 #include "log.h"
-#include "tgsp.h"
+#include "tgsp/tgsp.h"
 
 #define SUFFIX ".tgsp"
 #define RETRY_SECONDS 2

@@ -2,7 +2,7 @@
  * denied rather than guessed at. */
 #include <errno.h>
 
-#include "policy.h"
+#include "policy/policy.h"
 #include "tap.h"
 
 static const char *const allowed[] = {
