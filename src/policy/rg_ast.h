@@ -31,6 +31,7 @@ struct rg_term {
 	const char *name;        /* TK_VAR; TK_CALL: the dotted function name */
 	int slot;                /* V_LOCAL */
 	bool wildcard;           /* the var `_` (every occurrence is its own var) */
+	bool outarg;             /* TK_CALL: f(x, out): the last argument receives the result */
 	struct rg_group *grp;    /* V_RULE; TK_CALL to a user function */
 	struct rg_term *alias;   /* V_ALIAS: the imported reference */
 	const struct rg_builtin *bi; /* TK_CALL to a builtin */

@@ -349,7 +349,8 @@ static int resolve_call(struct cx *c, struct rg_term *t)
 
 	t->bi = rg_builtin_find(n);
 	if (t->bi) {
-		if (t->bi->nargs != t->n)
+		t->outarg = t->n == (size_t)t->bi->nargs + 1;
+		if (t->bi->nargs != t->n && !t->outarg)
 			return cfail(c, t->line, -EINVAL, "%s: takes %u arguments, got %zu",
 				     n, t->bi->nargs, t->n);
 		return 0;
@@ -369,7 +370,8 @@ static int resolve_call(struct cx *c, struct rg_term *t)
 	}
 	if (!t->grp || t->grp->kind != R_FUNC)
 		return cfail(c, t->line, -EINVAL, "unknown function '%s' (not a builtin of the supported subset)", n);
-	if (t->grp->nargs != t->n)
+	t->outarg = t->n == t->grp->nargs + 1;
+	if (t->grp->nargs != t->n && !t->outarg)
 		return cfail(c, t->line, -EINVAL, "function %s takes %zu arguments, got %zu",
 			     n, t->grp->nargs, t->n);
 	return 0;
@@ -614,7 +616,12 @@ static int vars_term(struct cx *c, const struct rg_term *t, bool pattern, struct
 		if (vars_list(c, t->items, t->n, false, io))
 			return c->rc;
 		return vars_list(c, t->vals, t->n, pattern, io);
-	case TK_SET: case TK_CALL:
+	case TK_CALL:
+		if (t->outarg)
+			return vars_list(c, t->items, t->n - 1, false, io) ||
+			       vars_term(c, t->items[t->n - 1], true, io) ? c->rc : 0;
+		return vars_list(c, t->items, t->n, false, io);
+	case TK_SET:
 		return vars_list(c, t->items, t->n, false, io);
 	case TK_ACOMP: case TK_SCOMP: case TK_OCOMP:
 		if (vars_body_free(c, t->body, io) || head_free(c, t->value, t->body->lo, io) ||

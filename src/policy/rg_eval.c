@@ -469,6 +469,25 @@ struct callc {
 	void *ud;
 };
 
+static int unify(struct rg_ev *ev, const struct rg_term *p, struct rg_val *v, kbody k, void *ud);
+
+static int out_true(struct rg_ev *ev, void *ud)
+{
+	struct callc *c = ud;
+
+	return c->k(ev, c->ud, &rg_true);
+}
+
+/* f(x, out): the result is unified with the last argument; the call is true. */
+static int call_result(struct rg_ev *ev, void *ud, struct rg_val *v)
+{
+	struct callc *c = ud;
+
+	if (c->t->outarg)
+		return unify(ev, c->t->items[c->t->n - 1], v, out_true, c);
+	return c->k(ev, c->ud, v);
+}
+
 static int eval_func(struct rg_ev *ev, struct rg_group *g, struct rg_val **args, kval k, void *ud);
 
 static int call_done(struct rg_ev *ev, void *ud, struct rg_val **vals)
@@ -480,7 +499,7 @@ static int call_done(struct rg_ev *ev, void *ud, struct rg_val **vals)
 	if ((rc = tick(ev)))
 		return rc;
 	if (c->t->grp)
-		return eval_func(ev, c->t->grp, vals, c->k, c->ud);
+		return eval_func(ev, c->t->grp, vals, call_result, c);
 	rc = c->t->bi->fn(ev, vals, &out);
 	if (rc == RG_UNDEF)
 		return 0;
@@ -493,14 +512,14 @@ static int call_done(struct rg_ev *ev, void *ud, struct rg_val **vals)
 		return rg_ev_nomem(ev);
 	if (rc)
 		return rc;
-	return c->k(ev, c->ud, out);
+	return call_result(ev, c, out);
 }
 
 static int eval_call(struct rg_ev *ev, const struct rg_term *t, kval k, void *ud)
 {
 	struct callc c = { t, k, ud };
 
-	return eval_list(ev, t->items, t->n, call_done, &c);
+	return eval_list(ev, t->items, t->n - t->outarg, call_done, &c);
 }
 
 /* --- terms ------------------------------------------------------------------------ */
