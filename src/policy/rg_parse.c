@@ -472,7 +472,9 @@ static struct rg_term *parse_ident(struct ps *p)
 		p->i++;
 		return val_term(p, rg_tok_is(tok, "null") ? &rg_null : rg_bool(rg_tok_is(tok, "true")));
 	}
-	if (is_keyword(tok)) {
+	/* contains(s, t) is a builtin as well as a keyword */
+	if (is_keyword(tok) && !(rg_tok_is(tok, "contains") && tok[1].kind != TOK_EOF &&
+				 rg_tok_is(&tok[1], "(") && !tok[1].ws_before)) {
 		fail(p, -EINVAL, "unexpected keyword '%.*s'", (int)tok->len, tok->p);
 		return NULL;
 	}
