@@ -1,7 +1,7 @@
 /* AEAD layer: Wycheproof AES-GCM and ChaCha20-Poly1305 vectors, agreement
  * with libsodium, streaming open and random-access keystream decryption. */
-#include "aead.h"
-#include "secmem.h"
+#include "crypto/aead.h"
+#include "crypto/secmem.h"
 #include "tap.h"
 #include "util.h"
 #include "vectors.h"

@@ -1,7 +1,7 @@
 /* The embedded policy, decided by the Rego engine as upstream decides it. */
 #include <errno.h>
 
-#include "policy.h"
+#include "policy/policy.h"
 #include "tap.h"
 
 static const char *const allowed[] = {

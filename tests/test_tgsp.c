@@ -16,15 +16,16 @@
 #include <sodium.h>
 #include <zlib.h>
 
-#include "b64.h"
-#include "canon_json.h"
-#include "gzindex.h"
-#include "secmem.h"
-#include "sign.h"
+#include "codec/hex.h"
+#include "json/canon_json.h"
+#include "archive/gzindex.h"
+#include "crypto/secmem.h"
+#include "crypto/curve25519.h"
+#include "crypto/sha256.h"
 #include "tap.h"
-#include "tar_index.h"
-#include "tar_writer.h"
-#include "tgsp.h"
+#include "archive/tar_index.h"
+#include "archive/tar_writer.h"
+#include "tgsp/tgsp.h"
 #include "util.h"
 
 #define MiB (1u << 20)

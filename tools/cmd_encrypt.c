@@ -9,11 +9,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "aead.h"
-#include "cryptotensors.h"
-#include "ct_writer.h"
-#include "keyring.h"
-#include "policy.h"
+#include "crypto/aead.h"
+#include "ct/crypto_entries.h"
+#include "ct/writer.h"
+#include "keys/keyring.h"
+#include "policy/policy.h"
 #include "tool.h"
 
 #define MAX_LIST 256

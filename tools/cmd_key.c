@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "keyring.h"
+#include "keys/keyring.h"
 #include "tool.h"
 #include "util.h"
 

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "aead.h"
+#include "crypto/aead.h"
 #include "tool.h"
 #include "util.h"
 

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ct_rewrap.h"
+#include "ct/rewrap.h"
 #include "tool.h"
 
 static void help(FILE *out)

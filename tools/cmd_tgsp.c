@@ -15,7 +15,7 @@
 
 #include <sodium.h>
 
-#include "secmem.h"
+#include "crypto/secmem.h"
 #include "tgsp_cmds.h"
 #include "tool.h"
 #include "util.h"

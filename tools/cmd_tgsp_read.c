@@ -11,9 +11,9 @@
 
 #include <cjson/cJSON.h>
 
-#include "b64.h"
-#include "header_json.h"
-#include "secmem.h"
+#include "codec/hex.h"
+#include "safetensors/header_json.h"
+#include "crypto/secmem.h"
 #include "tgsp_cmds.h"
 #include "tool.h"
 

@@ -12,10 +12,10 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "secmem.h"
+#include "crypto/secmem.h"
 #include "tool.h"
 #include "util.h"
-#include "workpool.h"
+#include "sys/workpool.h"
 
 /* Key files are small; anything larger is not one. */
 #define SECRET_MAX (1u << 20)

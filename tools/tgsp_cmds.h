@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "tgsp.h"
+#include "tgsp/tgsp.h"
 
 int tgsp_keygen(int argc, char **argv);
 int tgsp_build(int argc, char **argv);

@@ -9,9 +9,9 @@
 #include <stdio.h>
 #include <sys/types.h>
 
-#include "jwk.h"
-#include "keyprov.h"
-#include "model.h"
+#include "keys/jwk.h"
+#include "keys/keyprov.h"
+#include "ct/model.h"
 
 /* Exit statuses of every subcommand. */
 #define TOOL_OK 0

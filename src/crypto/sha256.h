@@ -1,0 +1,10 @@
+/* SHA-256. */
+#ifndef CTFS_SHA256_H
+#define CTFS_SHA256_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+void ctfs_sha256(uint8_t out[32], const void *in, size_t len);
+
+#endif
