@@ -25,6 +25,8 @@
 #include "tap.h"
 #include "archive/tar_index.h"
 #include "archive/tar_writer.h"
+#include "tgsp/build.h"
+#include "tgsp/payload.h"
 #include "tgsp/tgsp.h"
 #include "util.h"
 

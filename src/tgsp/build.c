@@ -22,7 +22,10 @@
 #include "crypto/curve25519.h"
 #include "crypto/sha256.h"
 #include "archive/tar_writer.h"
-#include "tgsp/tgsp.h"
+#include "tgsp/build.h"
+#include "tgsp/container.h"
+#include "tgsp/payload.h"
+#include "tgsp/recipient.h"
 
 #define MAX_DEPTH 128
 #define FRAME_BUF (4 + (size_t)CTFS_TGSP_FRAME + CTFS_TGSP_TAG)

@@ -18,7 +18,7 @@
 #include "json/canon_json.h"
 #include "crypto/curve25519.h"
 #include "crypto/sha256.h"
-#include "tgsp/tgsp.h"
+#include "tgsp/container.h"
 
 #define HASH_CHUNK (1u << 20)
 
