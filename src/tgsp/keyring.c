@@ -4,7 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 
-#include "keys/keyring_raw.h"
+#include "keys/keyring.h"
 #include "crypto/secmem.h"
 #include "tgsp/keyring.h"
 
