@@ -18,7 +18,6 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,75 +42,6 @@
 #define KEY_MAX 32
 #define SIG_LEN 64
 #define HEADER_MAX CTFS_ST_MAX_HEADER
-
-/* ---- sealing stream ------------------------------------------------------ */
-
-struct sealer {
-	EVP_CIPHER_CTX *ctx;
-	const EVP_CIPHER *cipher;
-};
-
-static const EVP_CIPHER *evp_cipher(enum ctfs_alg alg)
-{
-	const char *name = ctfs_alg_name(alg);
-
-	if (!name)
-		return NULL;
-	if (!strcmp(name, "aes128gcm"))
-		return EVP_aes_128_gcm();
-	if (!strcmp(name, "aes256gcm"))
-		return EVP_aes_256_gcm();
-	if (!strcmp(name, "chacha20poly1305"))
-		return EVP_chacha20_poly1305();
-	return NULL;
-}
-
-static int sealer_init(struct sealer *s, enum ctfs_alg alg)
-{
-	s->cipher = evp_cipher(alg);
-	if (!s->cipher)
-		return -EINVAL;
-	s->ctx = EVP_CIPHER_CTX_new();
-	return s->ctx ? 0 : -ENOMEM;
-}
-
-static void sealer_free(struct sealer *s)
-{
-	EVP_CIPHER_CTX_free(s->ctx); /* cleanses the key schedule */
-	s->ctx = NULL;
-}
-
-/* Start a message; the default nonce length of all three ciphers is 12. */
-static int seal_begin(struct sealer *s, const uint8_t *key, const uint8_t nonce[CTFS_AEAD_NONCE])
-{
-	return EVP_EncryptInit_ex(s->ctx, s->cipher, NULL, key, nonce) == 1 ? 0 : -EIO;
-}
-
-/* In place; for these stream-like modes output length == input length. */
-static int seal_update(struct sealer *s, uint8_t *buf, size_t len)
-{
-	int out;
-
-	if (len > IO_BUF)
-		return -EINVAL;
-	if (!len)
-		return 0;
-	if (EVP_EncryptUpdate(s->ctx, buf, &out, buf, (int)len) != 1 || (size_t)out != len)
-		return -EIO;
-	return 0;
-}
-
-static int seal_end(struct sealer *s, uint8_t tag[CTFS_AEAD_TAG])
-{
-	uint8_t none[32];
-	int out = 0;
-
-	if (EVP_EncryptFinal_ex(s->ctx, none, &out) != 1 || out != 0)
-		return -EIO;
-	if (EVP_CIPHER_CTX_ctrl(s->ctx, EVP_CTRL_AEAD_GET_TAG, CTFS_AEAD_TAG, tag) != 1)
-		return -EIO;
-	return 0;
-}
 
 /* ---- the writer ------------------------------------------------------------ */
 
@@ -149,7 +79,7 @@ struct writer {
 
 /* What each worker of the pool owns. */
 struct worker {
-	struct sealer s;
+	struct ctfs_aead_sealer *s;
 	uint8_t *buf;                  /* IO_BUF */
 };
 
@@ -205,8 +135,6 @@ static int check_opts(struct writer *w)
 	if (w->version != 1 && w->version != 2)
 		return fail(w, -EINVAL, "version must be 1 or 2");
 	w->chunk = o->chunk_size ? o->chunk_size : CTFS_DEFAULT_CHUNK_SIZE;
-	if (!evp_cipher(o->alg))
-		return fail(w, -EINVAL, "unsupported algorithm");
 	w->key_len = ctfs_alg_key_len(o->alg);
 	if (!w->key_len || w->key_len > KEY_MAX)
 		return fail(w, -EINVAL, "unsupported algorithm");
@@ -519,14 +447,14 @@ static int seal_message(struct writer *w, struct enc_tensor *e, uint64_t idx,
 	} else {
 		memcpy(nonce, e->iv, sizeof(nonce));
 	}
-	rc = seal_begin(&wk->s, e->dek, nonce);
+	rc = ctfs_aead_sealer_begin(wk->s, e->dek, nonce);
 	for (uint64_t off = start; !rc && off < end;) {
 		size_t n = end - off < IO_BUF ? (size_t)(end - off) : IO_BUF;
 		uint64_t at = e->t->begin + off;
 
 		rc = ctfs_pread_full(w->in_fd, wk->buf, n, w->h->data_start + at);
 		if (!rc)
-			rc = seal_update(&wk->s, wk->buf, n);
+			rc = ctfs_aead_sealer_update(wk->s, wk->buf, n, wk->buf);
 		if (!rc)
 			rc = ctfs_pwrite_full(w->out_fd, wk->buf, n, w->out_data + at);
 		if (!rc)
@@ -534,7 +462,7 @@ static int seal_message(struct writer *w, struct enc_tensor *e, uint64_t idx,
 		off += n;
 	}
 	if (!rc)
-		rc = seal_end(&wk->s, e->tags + idx * CTFS_AEAD_TAG);
+		rc = ctfs_aead_sealer_end(wk->s, e->tags + idx * CTFS_AEAD_TAG);
 	if (!rc)
 		start_writeback(w, e->t->begin + start, end - start);
 	return rc;
@@ -617,7 +545,7 @@ static int start_workers(struct writer *w)
 	if (!w->workers)
 		return -ENOMEM;
 	for (unsigned i = 0; i < w->n_workers; i++) {
-		int rc = sealer_init(&w->workers[i].s, w->o->alg);
+		int rc = ctfs_aead_sealer_new(&w->workers[i].s, w->o->alg);
 
 		if (rc)
 			return rc;
@@ -631,7 +559,7 @@ static int start_workers(struct writer *w)
 static void stop_workers(struct writer *w)
 {
 	for (unsigned i = 0; w->workers && i < w->n_workers; i++) {
-		sealer_free(&w->workers[i].s);
+		ctfs_aead_sealer_free(w->workers[i].s);
 		if (w->workers[i].buf) {
 			sodium_memzero(w->workers[i].buf, IO_BUF); /* held plaintext */
 			free(w->workers[i].buf);
