@@ -30,6 +30,7 @@
 #include "codec/base64.h"
 #include "sys/copy_range.h"
 #include "ct/crypto_entries.h"
+#include "ct/meta.h"
 #include "safetensors/header_json.h"
 #include "safetensors/safetensors.h"
 #include "crypto/secmem.h"
@@ -40,7 +41,6 @@
 #define IO_BUF (1u << 20)
 #define COPY_PIECE ((uint64_t)64 << 20)
 #define KEY_MAX 32
-#define SIG_LEN 64
 #define HEADER_MAX CTFS_ST_MAX_HEADER
 
 /* ---- the writer ------------------------------------------------------------ */
@@ -48,9 +48,7 @@
 struct enc_tensor {
 	const struct ctfs_tensor *t;
 	uint8_t *dek;                  /* into writer.deks */
-	uint8_t wrapped[KEY_MAX];
-	uint8_t key_iv[CTFS_AEAD_NONCE];
-	uint8_t key_tag[CTFS_AEAD_TAG];
+	struct ctfs_ct_wrapped wrapped; /* the DEK under the master key */
 	uint8_t iv[CTFS_AEAD_NONCE];   /* v1 iv, v2 base_iv */
 	uint8_t *tags;                 /* n_tags * CTFS_AEAD_TAG */
 	uint64_t n_tags;               /* v1: 1, or 0 for an empty tensor */
@@ -192,7 +190,7 @@ static int plan_tensor(struct writer *w, struct enc_tensor *e, uint64_t *tag_byt
 	e->tags = calloc(e->n_tags ? (size_t)e->n_tags : 1, CTFS_AEAD_TAG);
 	if (!e->tags)
 		return -ENOMEM;
-	randombytes_buf(e->key_iv, sizeof(e->key_iv));
+	e->wrapped.key_len = w->key_len;	/* sizes the header before the DEKs exist */
 	if (w->version == 1) {
 		randombytes_buf(e->iv, sizeof(e->iv));
 		return 0;
@@ -236,103 +234,27 @@ static int select_tensors(struct writer *w)
 	return 0;
 }
 
-/* ---- the crypto entries ------------------------------------------------------- */
+/* ---- the crypto entries (written by ct/meta.c) ------------------------------ */
 
-static int put_str(struct ctfs_buf *b, const char *s)
-{
-	return ctfs_json_put_string(b, s, strlen(s));
-}
-
-static int put_member(struct ctfs_buf *b, bool comma, const char *key, const char *val)
-{
-	int rc = comma ? ctfs_buf_putc(b, ',') : 0;
-
-	if (!rc)
-		rc = put_str(b, key);
-	if (!rc)
-		rc = ctfs_buf_putc(b, ':');
-	return rc ? rc : put_str(b, val);
-}
-
-static int put_b64_member(struct ctfs_buf *b, bool comma, const char *key,
-			  const uint8_t *p, size_t n)
-{
-	struct ctfs_buf enc = { 0 };
-	int rc = ctfs_b64_encode(p, n, &enc);
-
-	if (!rc)
-		rc = put_member(b, comma, key, enc.len ? (const char *)enc.data : "");
-	ctfs_buf_free(&enc);
-	return rc;
-}
-
-/* A key reference: kty, alg, kid, jku (the optional ones only when set),
- * never a secret or public value. This member order is the one of the
- * reference vectors and FORMATS.md; upstream's serde_json passes the object
- * through a sorted map and writes alg, jku, kid, kty. Readers parse this
- * text, and the signature covers it as an opaque string, so both read. */
-static int put_keyref(struct ctfs_buf *b, const char *kty, const char *alg,
-		      const struct ctfs_jwk *k)
-{
-	int rc = ctfs_buf_putc(b, '{');
-
-	if (!rc)
-		rc = put_member(b, false, "kty", kty);
-	if (!rc)
-		rc = put_member(b, true, "alg", alg);
-	if (!rc && k->kid)
-		rc = put_member(b, true, "kid", k->kid);
-	if (!rc && k->jku)
-		rc = put_member(b, true, "jku", k->jku);
-	return rc ? rc : ctfs_buf_putc(b, '}');
-}
-
-/* {"chunk_size":N,"enc":{..},"sign":{..},"version":"2"}: the top level is a
- * serde_json map, so its keys are sorted. v1 has no chunk_size. */
 static int crypto_keys_json(const struct writer *w, struct ctfs_buf *b)
 {
-	int rc = w->version == 2 ?
-		ctfs_buf_printf(b, "{\"chunk_size\":%llu,\"enc\":", (unsigned long long)w->chunk) :
-		ctfs_buf_puts(b, "{\"enc\":");
-
-	if (!rc)
-		rc = put_keyref(b, "oct", ctfs_alg_name(w->o->alg), w->o->master);
-	if (!rc)
-		rc = ctfs_buf_puts(b, ",\"sign\":");
-	if (!rc)
-		rc = put_keyref(b, "okp", "ed25519", w->o->signer);
-	if (!rc)
-		rc = ctfs_buf_printf(b, ",\"version\":\"%d\"}", w->version);
-	return rc;
+	return ctfs_ct_meta_crypto_keys(b, w->version, w->chunk, w->o->alg, w->o->master,
+					w->o->signer);
 }
 
-/* "NAME":{"wrapped_key":..,"key_iv":..,"key_tag":..,"iv":..,"tag":..} (v1)
- * or base_iv/tags (v2): upstream's field order. An empty v1 tensor has empty
- * iv and tag. */
+/* An empty v1 tensor has empty iv and tag. */
 static int entry_json(const struct writer *w, const struct enc_tensor *e, struct ctfs_buf *b)
 {
-	size_t v1_len = e->n_tags ? CTFS_AEAD_NONCE : 0;
-	int rc = put_str(b, e->t->name);
+	struct ctfs_ct_entry_values v = {
+		.name = e->t->name,
+		.key = &e->wrapped,
+		.iv = e->iv,
+		.iv_len = w->version == 1 && !e->n_tags ? 0 : sizeof(e->iv),
+		.tags = e->tags,
+		.tags_len = (size_t)e->n_tags * CTFS_AEAD_TAG,
+	};
 
-	if (!rc)
-		rc = ctfs_buf_puts(b, ":{");
-	if (!rc)
-		rc = put_b64_member(b, false, "wrapped_key", e->wrapped, w->key_len);
-	if (!rc)
-		rc = put_b64_member(b, true, "key_iv", e->key_iv, sizeof(e->key_iv));
-	if (!rc)
-		rc = put_b64_member(b, true, "key_tag", e->key_tag, sizeof(e->key_tag));
-	if (!rc && w->version == 1) {
-		rc = put_b64_member(b, true, "iv", e->iv, v1_len);
-		if (!rc)
-			rc = put_b64_member(b, true, "tag", e->tags, e->n_tags ? CTFS_AEAD_TAG : 0);
-	} else if (!rc) {
-		rc = put_b64_member(b, true, "base_iv", e->iv, sizeof(e->iv));
-		if (!rc)
-			rc = put_b64_member(b, true, "tags", e->tags,
-					    (size_t)e->n_tags * CTFS_AEAD_TAG);
-	}
-	return rc ? rc : ctfs_buf_putc(b, '}');
+	return ctfs_ct_meta_entry(b, w->version, &v);
 }
 
 static int encryption_json(const struct writer *w, struct ctfs_buf *b)
@@ -352,13 +274,8 @@ static int policy_json(const struct writer *w, struct ctfs_buf *b)
 {
 	const char *local = w->o->policy_local ? w->o->policy_local : CTFS_DEFAULT_POLICY;
 	const char *remote = w->o->policy_remote ? w->o->policy_remote : CTFS_DEFAULT_POLICY;
-	int rc = ctfs_buf_putc(b, '{');
 
-	if (!rc)
-		rc = put_member(b, false, "local", local);
-	if (!rc)
-		rc = put_member(b, true, "remote", remote);
-	return rc ? rc : ctfs_buf_putc(b, '}');
+	return ctfs_ct_meta_policy(b, local, remote);
 }
 
 static int set_meta(struct writer *w, const char *key,
@@ -378,8 +295,6 @@ static int set_meta(struct writer *w, const char *key,
  * placeholder of the right length: used to size the header up front. */
 static int build_header(struct writer *w, bool sign, struct ctfs_buf *out)
 {
-	struct ctfs_buf msg = { 0 }, sig_b64 = { 0 };
-	uint8_t sig[SIG_LEN] = { 0 };
 	int rc;
 
 	rc = set_meta(w, CTFS_META_CRYPTO_KEYS, crypto_keys_json);
@@ -387,19 +302,10 @@ static int build_header(struct writer *w, bool sign, struct ctfs_buf *out)
 		rc = set_meta(w, CTFS_META_ENCRYPTION, encryption_json);
 	if (!rc)
 		rc = set_meta(w, CTFS_META_POLICY, policy_json);
-	if (!rc && sign) {
-		rc = ctfs_st_serialize(w->h, ctfs_signature_omit, false, &msg);
-		if (!rc)
-			rc = ctfs_ed25519_sign(sig, msg.data, msg.len, w->o->signer->secret);
-	}
 	if (!rc)
-		rc = ctfs_b64_encode(sig, sizeof(sig), &sig_b64);
-	if (!rc)
-		rc = ctfs_st_meta_set(w->h, CTFS_META_SIGNATURE, (const char *)sig_b64.data);
+		rc = ctfs_ct_meta_sign(w->h, sign ? w->o->signer->secret : NULL);
 	if (!rc)
 		rc = ctfs_st_build_header(w->h, NULL, false, out);
-	ctfs_buf_free(&msg);
-	ctfs_buf_free(&sig_b64);
 	return rc;
 }
 
@@ -413,8 +319,7 @@ static int new_deks(struct writer *w)
 		int rc;
 
 		randombytes_buf(e->dek, w->key_len);
-		rc = ctfs_aead_seal(w->o->alg, w->o->master->secret, e->key_iv, NULL, 0,
-				    e->dek, w->key_len, e->wrapped, e->key_tag);
+		rc = ctfs_ct_wrap_dek(w->o->alg, w->o->master->secret, e->dek, &e->wrapped);
 		if (rc)
 			return rc;
 	}
