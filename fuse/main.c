@@ -227,6 +227,7 @@ static int run(struct fuse_args *args, struct ctfs_mount *mt)
 	rc = co.singlethread ? fuse_loop(f) : fuse_loop_mt(f, lc);
 	/* libfuse reports the signal that ended the loop: a requested stop */
 	rc = rc == 0 || rc == SIGTERM || rc == SIGINT || rc == SIGHUP ? 0 : 1;
+	ctfs_log_flush(); /* counts of lines suppressed by the rate limit */
 	ctfs_info("unmounting %s", co.mountpoint);
 	fuse_loop_cfg_destroy(lc);
 signals:
