@@ -32,6 +32,7 @@ struct options {
 	char *readahead;
 	char *tgsp_trust;
 	char *fleet;
+	char *unbound_keys;
 	int help;
 	int version;
 };
@@ -43,6 +44,7 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("readahead=%s", readahead),
 	OPT("tgsp_trust=%s", tgsp_trust),
 	OPT("fleet=%s", fleet),
+	OPT("unbound_keys=%s", unbound_keys),
 	OPT("-h", help),
 	OPT("--help", help),
 	OPT("-V", version),
@@ -65,6 +67,9 @@ static void usage(const char *prog)
 	       "    -o tgsp_trust=FILE|DIR trusted TGSP signer public key(s) (*.pub, *.json);\n"
 	       "                           keyring keys ctfs:tgsp-signer:<key_id> are trusted too\n"
 	       "    -o fleet=ID            fleet identity for TGSP packages' target_fleet\n"
+	       "    -o unbound_keys=refuse|warn  master keys without a ctfs_signers list:\n"
+	       "                           refused (default) or, during a migration, accepted\n"
+	       "                           with a warning for any trusted signer\n"
 	       "    -o allow_other,uid=N,gid=N,umask=M   as for other FUSE file systems\n"
 	       "    -f                     stay in the foreground, log to stderr\n\n",
 	       prog, DEFAULT_CACHE, DEFAULT_READAHEAD);
@@ -174,6 +179,12 @@ static int setup(struct ctfs_mount *mt, const struct options *o)
 		return rc;
 	}
 	ctfs_keyprov_keyring(&mt->keys, ring);
+	if (o->unbound_keys && !strcmp(o->unbound_keys, "warn")) {
+		mt->keys.unbound = CTFS_UNBOUND_WARN;
+	} else if (o->unbound_keys && strcmp(o->unbound_keys, "refuse")) {
+		fprintf(stderr, "ctfs: unbound_keys is 'refuse' or 'warn'\n");
+		return -EINVAL;
+	}
 	mt->source = realpath(o->source, NULL);
 	mt->src_fd = mt->source ? open(mt->source, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
 	if (mt->src_fd < 0) {

@@ -1,4 +1,4 @@
-/* Unlocking a CryptoTensors file: signature, then policy, then keys.
+/* Unlocking a CryptoTensors file: signature, signer binding, policy, keys.
  * The order matters: nothing in the header is trusted, not even the policy
  * or the kids, before the signature over it has verified. */
 #include <errno.h>
@@ -11,6 +11,8 @@
 #include "crypto/secmem.h"
 #include "crypto/curve25519.h"
 #include "crypto/sha256.h"
+#include "log.h"
+#include "trust/thumbprint.h"
 
 #define DEK_MAX 32
 
@@ -38,6 +40,9 @@ int ctfs_model_check_signature(struct ctfs_model *m, const struct ctfs_keyprov *
 	if (!rc)
 		rc = ctfs_ed25519_verify(key.pub, signed_text.data, signed_text.len,
 					 m->ci->signature);
+	m->signer_ok = !rc;
+	if (!rc)
+		ctfs_thumbprint_ed25519(key.pub, m->signer_tp);
 	if (rc == -EBADMSG)
 		ctfs_seterr(err, errlen, "header signature does not verify with kid=%s",
 			    kid_or(m->ci->sign_kid));
@@ -60,6 +65,46 @@ static int check_master(const struct ctfs_model *m, const struct ctfs_jwk *key,
 	return -EKEYREJECTED;
 }
 
+/* Step 4 of CONTROL-PLANE.md on the master key at hand: does it allow the
+ * key that signed this file? */
+static int check_binding(const struct ctfs_model *m, const struct ctfs_keyprov *kp,
+			 const struct ctfs_jwk *key, bool quiet, char *err, size_t errlen)
+{
+	bool warned;
+	int rc;
+
+	if (!m->signer_ok) {
+		ctfs_seterr(err, errlen, "signature not checked before the master key kid=%s",
+			    kid_or(m->ci->enc_kid));
+		return -EKEYREJECTED;
+	}
+	rc = ctfs_binding_check(key, m->signer_tp, kp->unbound, &warned, err, errlen);
+	if (warned && !quiet) {
+		char tp[CTFS_THUMBPRINT_TEXT];
+
+		ctfs_thumbprint_text(m->signer_tp, tp);
+		ctfs_log(LOG_WARNING, "%s: master key kid=%s names no allowed signer; signer %s "
+			 "accepted only because unbound_keys=warn (re-add the key with "
+			 "ctfs-tool key add)", m->name ? m->name : "?", kid_or(m->ci->enc_kid), tp);
+	}
+	return rc;
+}
+
+/* The binding is checked before the policy when the master key is already
+ * there; when it is not (yet), the check happens on the key that arrives. */
+static int check_binding_early(const struct ctfs_model *m, const struct ctfs_keyprov *kp,
+			       char *err, size_t errlen)
+{
+	struct ctfs_jwk key = { 0 };
+	int rc;
+
+	if (kp->get(kp, CTFS_KTY_OCT, m->ci->enc_kid, &key, NULL, 0))
+		return 0;
+	rc = check_binding(m, kp, &key, true, err, errlen);
+	ctfs_jwk_clear(&key);
+	return rc;
+}
+
 int ctfs_model_unwrap_keys(struct ctfs_model *m, const struct ctfs_keyprov *kp,
 			   char *err, size_t errlen)
 {
@@ -74,6 +119,8 @@ int ctfs_model_unwrap_keys(struct ctfs_model *m, const struct ctfs_keyprov *kp,
 		return rc;
 	}
 	rc = check_master(m, &key, err, errlen);
+	if (!rc)
+		rc = check_binding(m, kp, &key, false, err, errlen);
 	if (!rc && !(m->deks = ctfs_secure_alloc(m->h->n_tensors * DEK_MAX + 1)))
 		rc = -ENOMEM;
 	for (size_t i = 0; !rc && i < ci->n_tensors; i++) {
@@ -116,6 +163,8 @@ static int recheck_master(struct ctfs_model *m, const struct ctfs_keyprov *kp,
 		return rc;
 	}
 	rc = check_master(m, &key, err, errlen);
+	if (!rc)	/* the signer list may have changed since: quiet, logged once */
+		rc = check_binding(m, kp, &key, true, err, errlen);
 	if (!rc) {
 		ctfs_sha256(fpr, key.secret, key.secret_len);
 		if (sodium_memcmp(fpr, m->master_fpr, sizeof(fpr))) {
@@ -154,6 +203,8 @@ static int unlock_locked(struct ctfs_model *m, const struct ctfs_keyprov *kp,
 	rc = check_chunk_sizes(m, err, errlen);
 	if (!rc)
 		rc = ctfs_model_check_signature(m, kp, err, errlen);
+	if (!rc)
+		rc = check_binding_early(m, kp, err, errlen);
 	if (!rc)
 		rc = ctfs_policy_check(m->ci->policy_local, err, errlen);
 	if (!rc)
