@@ -15,6 +15,7 @@
 #include "ct/chunk_cache.h"
 #include "keys/keyprov.h"
 #include "ct/model.h"
+#include "trust/trust.h"
 
 struct ctfs_files;
 struct ctfs_tgsp_view;
@@ -23,6 +24,7 @@ struct ctfs_mount {
 	int src_fd;                 /* the SOURCE directory */
 	char *source;
 	struct ctfs_keyprov keys;
+	struct ctfs_trust trust;    /* -o trust=, revoked=, rollback_db=, ... (keys.trust) */
 	struct ctfs_cache *cache;
 	struct ctfs_files *files;
 	struct ctfs_tgsp_view *tgsp;	/* TGSP packages (tgsp_view.c) */

@@ -33,6 +33,11 @@ struct options {
 	char *tgsp_trust;
 	char *fleet;
 	char *unbound_keys;
+	char *trust;
+	char *crl;
+	char *revoked;
+	char *rollback_db;
+	int require_digests;
 	int help;
 	int version;
 };
@@ -45,6 +50,11 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("tgsp_trust=%s", tgsp_trust),
 	OPT("fleet=%s", fleet),
 	OPT("unbound_keys=%s", unbound_keys),
+	OPT("trust=%s", trust),
+	OPT("crl=%s", crl),
+	OPT("revoked=%s", revoked),
+	OPT("rollback_db=%s", rollback_db),
+	OPT("require_digests", require_digests),
 	OPT("-h", help),
 	OPT("--help", help),
 	OPT("-V", version),
@@ -70,6 +80,15 @@ static void usage(const char *prog)
 	       "    -o unbound_keys=refuse|warn  master keys without a ctfs_signers list:\n"
 	       "                           refused (default) or, during a migration, accepted\n"
 	       "                           with a warning for any trusted signer\n"
+	       "    -o trust=FILE|DIR      CA certificates (and CRLs) that signer chains (x5c)\n"
+	       "                           must validate to; then no per-signer key is needed\n"
+	       "    -o crl=require         refuse chains whose CAs have no current CRL\n"
+	       "    -o revoked=FILE        local revocation list (kids, thumbprints, serials,\n"
+	       "                           header digests), reloaded on SIGHUP\n"
+	       "    -o rollback_db=FILE    refuse versions (ctfs.version) of a model below the\n"
+	       "                           highest served here (store shared by mounts)\n"
+	       "    -o require_digests     refuse files with plaintext tensors but no signed\n"
+	       "                           per-chunk digests (ctfs.plain_sha256)\n"
 	       "    -o allow_other,uid=N,gid=N,umask=M   as for other FUSE file systems\n"
 	       "    -f                     stay in the foreground, log to stderr\n\n",
 	       prog, DEFAULT_CACHE, DEFAULT_READAHEAD);
@@ -161,6 +180,29 @@ static size_t fit_memlock(size_t cache)
 	return fit;
 }
 
+static int setup_trust(struct ctfs_mount *mt, const struct options *o)
+{
+	struct ctfs_trust_opts t = {
+		.trust = o->trust, .revoked = o->revoked, .rollback_db = o->rollback_db,
+		.require_digests = o->require_digests,
+	};
+	char err[512] = "";
+	int rc;
+
+	if (o->crl && strcmp(o->crl, "require")) {
+		fprintf(stderr, "ctfs: crl takes only 'require'\n");
+		return -EINVAL;
+	}
+	t.crl_require = o->crl != NULL;
+	rc = ctfs_trust_init(&mt->trust, &t, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "ctfs: %s\n", err);
+		return rc;
+	}
+	mt->keys.trust = &mt->trust;
+	return 0;
+}
+
 static int setup(struct ctfs_mount *mt, const struct options *o)
 {
 	key_serial_t ring;
@@ -179,6 +221,9 @@ static int setup(struct ctfs_mount *mt, const struct options *o)
 		return rc;
 	}
 	ctfs_keyprov_keyring(&mt->keys, ring);
+	rc = setup_trust(mt, o);
+	if (rc)
+		return rc;
 	if (o->unbound_keys && !strcmp(o->unbound_keys, "warn")) {
 		mt->keys.unbound = CTFS_UNBOUND_WARN;
 	} else if (o->unbound_keys && strcmp(o->unbound_keys, "refuse")) {
@@ -212,12 +257,36 @@ static int add_fsname(struct fuse_args *args, const char *source)
 
 static void teardown(struct ctfs_mount *mt)
 {
+	if (mt->keys.trust)
+		ctfs_trust_destroy(&mt->trust);
 	ctfs_tgspv_free(mt->tgsp);
 	ctfs_files_free(mt, mt->files);
 	ctfs_cache_free(mt->cache);
 	if (mt->src_fd >= 0)
 		close(mt->src_fd);
 	free(mt->source);
+}
+
+/* With a revocation list, SIGHUP reloads it (at the next open) instead of
+ * ending the mount, as daemons do with their configuration. */
+static struct ctfs_trust *hup_trust;
+
+static void on_hup(int sig)
+{
+	(void)sig;
+	ctfs_trust_request_reload(hup_trust);
+}
+
+static int hup_reloads(struct ctfs_mount *mt)
+{
+	struct sigaction sa = { .sa_handler = on_hup };
+
+	if (!mt->keys.trust || !mt->trust.revoked.path)
+		return 0;
+	hup_trust = &mt->trust;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	return sigaction(SIGHUP, &sa, NULL);
 }
 
 static int run(struct fuse_args *args, struct ctfs_mount *mt)
@@ -236,7 +305,8 @@ static int run(struct fuse_args *args, struct ctfs_mount *mt)
 	if (!f || fuse_mount(f, co.mountpoint))
 		goto out;
 	mt->mountpoint = co.mountpoint;
-	if (fuse_daemonize(co.foreground) || fuse_set_signal_handlers(fuse_get_session(f)))
+	if (fuse_daemonize(co.foreground) || fuse_set_signal_handlers(fuse_get_session(f)) ||
+	    hup_reloads(mt))
 		goto unmount;
 	ctfs_info("mounted %s on %s", mt->source, co.mountpoint);
 	lc = fuse_loop_cfg_create();
@@ -295,5 +365,10 @@ int main(int argc, char *argv[])
 	free(o.readahead);
 	free(o.tgsp_trust);
 	free(o.fleet);
+	free(o.unbound_keys);
+	free(o.trust);
+	free(o.crl);
+	free(o.revoked);
+	free(o.rollback_db);
 	return rc;
 }

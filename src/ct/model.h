@@ -19,6 +19,8 @@
 #include "util.h"
 
 struct ctfs_cache;
+struct ctfs_chain_info;
+struct ctfs_digests;
 struct ctfs_stream_state;
 
 struct ctfs_model {
@@ -36,6 +38,9 @@ struct ctfs_model {
 	uint8_t master_fpr[32];       /* SHA-256 of the master key the DEKs came from */
 	uint8_t signer_tp[32];        /* RFC 7638 thumbprint of the key the signature verified with */
 	bool signer_ok;               /* signer_tp is set */
+	uint8_t header_digest[32];    /* SHA-256 of the signed header text */
+	struct ctfs_chain_info *chain; /* the signer's validated certificate chain, or NULL */
+	struct ctfs_digests *digests; /* plaintext chunk digests (ctfs.plain_sha256), or NULL */
 	pthread_mutex_t lock;         /* serialises unlocking */
 	pthread_mutex_t stream_lock;  /* serialises first checks of v1 tensors (long) */
 	struct ctfs_stream_state **streams; /* per tensor, v1 only, built lazily */

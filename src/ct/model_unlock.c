@@ -12,6 +12,7 @@
 #include "crypto/curve25519.h"
 #include "crypto/sha256.h"
 #include "log.h"
+#include "ct/model_trust.h"
 #include "trust/thumbprint.h"
 
 #define DEK_MAX 32
@@ -25,32 +26,29 @@ int ctfs_model_check_signature(struct ctfs_model *m, const struct ctfs_keyprov *
 			       char *err, size_t errlen)
 {
 	struct ctfs_buf signed_text = { 0 };
-	struct ctfs_jwk key = { 0 };
-	char kerr[256] = "";
+	uint8_t pub[32];
 	int rc;
 
-	rc = kp->get(kp, CTFS_KTY_OKP, m->ci->sign_kid, &key, kerr, sizeof(kerr));
-	if (rc) {
-		ctfs_seterr(err, errlen, "verification key kid=%s: %s",
-			    kid_or(m->ci->sign_kid), kerr);
+	m->signer_ok = false;
+	rc = ctfs_model_signer_key(m, kp, pub, err, errlen);
+	if (rc)
 		return rc;
-	}
-	rc = key.has_pub ? ctfs_st_serialize(m->h, ctfs_signature_omit, false, &signed_text)
-			 : -ENOKEY;
+	rc = ctfs_st_serialize(m->h, ctfs_signature_omit, false, &signed_text);
 	if (!rc)
-		rc = ctfs_ed25519_verify(key.pub, signed_text.data, signed_text.len,
+		rc = ctfs_ed25519_verify(pub, signed_text.data, signed_text.len,
 					 m->ci->signature);
-	m->signer_ok = !rc;
-	if (!rc)
-		ctfs_thumbprint_ed25519(key.pub, m->signer_tp);
+	if (!rc) {
+		m->signer_ok = true;
+		ctfs_thumbprint_ed25519(pub, m->signer_tp);
+		ctfs_sha256(m->header_digest, signed_text.data, signed_text.len);
+	}
 	if (rc == -EBADMSG)
-		ctfs_seterr(err, errlen, "header signature does not verify with kid=%s",
-			    kid_or(m->ci->sign_kid));
+		ctfs_seterr(err, errlen, "header signature does not verify with %s kid=%s",
+			    m->chain ? "the certificate of" : "", kid_or(m->ci->sign_kid));
 	else if (rc)
 		ctfs_seterr(err, errlen, "cannot check the signature with kid=%s: %s",
 			    kid_or(m->ci->sign_kid), strerror(-rc));
 	ctfs_buf_free(&signed_text);
-	ctfs_jwk_clear(&key);
 	return rc;
 }
 
@@ -200,11 +198,19 @@ static int unlock_locked(struct ctfs_model *m, const struct ctfs_keyprov *kp,
 {
 	int rc;
 
+	/* CONTROL-PLANE.md: signature (key from the keyring or a chain),
+	 * revocation, signer binding, rollback, policy, key. */
 	rc = check_chunk_sizes(m, err, errlen);
 	if (!rc)
 		rc = ctfs_model_check_signature(m, kp, err, errlen);
 	if (!rc)
+		rc = ctfs_model_load_digests(m, kp, err, errlen);
+	if (!rc)
+		rc = ctfs_model_check_revoked(m, kp, err, errlen);
+	if (!rc)
 		rc = check_binding_early(m, kp, err, errlen);
+	if (!rc)
+		rc = ctfs_model_check_rollback(m, kp, err, errlen);
 	if (!rc)
 		rc = ctfs_policy_check(m->ci->policy_local, err, errlen);
 	if (!rc)
@@ -226,10 +232,16 @@ int ctfs_model_unlock(struct ctfs_model *m, const struct ctfs_keyprov *kp,
 	if (!ctfs_model_is_encrypted(m))
 		return 0;
 	pthread_mutex_lock(&m->lock);
-	if (!m->unlocked)
+	if (!m->unlocked) {
 		rc = unlock_locked(m, kp, err, errlen);
-	else
-		rc = recheck_master(m, kp, err, errlen);
+	} else {
+		/* Revocation and rollback hold for every new open, as keys do. */
+		rc = ctfs_model_check_revoked(m, kp, err, errlen);
+		if (!rc)
+			rc = ctfs_model_check_rollback(m, kp, err, errlen);
+		if (!rc)
+			rc = recheck_master(m, kp, err, errlen);
+	}
 	pthread_mutex_unlock(&m->lock);
 	return rc;
 }

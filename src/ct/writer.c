@@ -13,6 +13,8 @@
  * is streamed through that fixed buffer, so memory does not grow with
  * tensor or chunk size. Plaintext tensors are copied by the kernel. */
 #include "ct/writer.h"
+#include "ct/model_trust.h"
+#include "trust/digests.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -344,7 +346,7 @@ static int put_b64_member(struct ctfs_buf *b, bool comma, const char *key,
  * through a sorted map and writes alg, jku, kid, kty. Readers parse this
  * text, and the signature covers it as an opaque string, so both read. */
 static int put_keyref(struct ctfs_buf *b, const char *kty, const char *alg,
-		      const struct ctfs_jwk *k)
+		      const struct ctfs_jwk *k, char *const *x5c, size_t n_x5c)
 {
 	int rc = ctfs_buf_putc(b, '{');
 
@@ -356,6 +358,15 @@ static int put_keyref(struct ctfs_buf *b, const char *kty, const char *alg,
 		rc = put_member(b, true, "kid", k->kid);
 	if (!rc && k->jku)
 		rc = put_member(b, true, "jku", k->jku);
+	if (!rc && n_x5c)	/* RFC 7517 §4.7; upstream ignores the member */
+		rc = ctfs_buf_puts(b, ",\"x5c\":[");
+	for (size_t i = 0; !rc && i < n_x5c; i++) {
+		rc = i ? ctfs_buf_putc(b, ',') : 0;
+		if (!rc)
+			rc = put_str(b, x5c[i]);
+	}
+	if (!rc && n_x5c)
+		rc = ctfs_buf_putc(b, ']');
 	return rc ? rc : ctfs_buf_putc(b, '}');
 }
 
@@ -368,11 +379,11 @@ static int crypto_keys_json(const struct writer *w, struct ctfs_buf *b)
 		ctfs_buf_puts(b, "{\"enc\":");
 
 	if (!rc)
-		rc = put_keyref(b, "oct", ctfs_alg_name(w->o->alg), w->o->master);
+		rc = put_keyref(b, "oct", ctfs_alg_name(w->o->alg), w->o->master, NULL, 0);
 	if (!rc)
 		rc = ctfs_buf_puts(b, ",\"sign\":");
 	if (!rc)
-		rc = put_keyref(b, "okp", "ed25519", w->o->signer);
+		rc = put_keyref(b, "okp", "ed25519", w->o->signer, w->o->x5c, w->o->n_x5c);
 	if (!rc)
 		rc = ctfs_buf_printf(b, ",\"version\":\"%d\"}", w->version);
 	return rc;
@@ -762,6 +773,38 @@ static void writer_free(struct writer *w)
 	ctfs_st_free(w->h);
 }
 
+/* ctfs.model_id / ctfs.version and the plaintext digests, before the
+ * header is sized: they are signed with the rest of it. */
+static int add_trust_meta(struct writer *w)
+{
+	struct ctfs_buf text = { 0 };
+	bool *plain, any = false;
+	int rc = 0;
+
+	if (w->o->model_id)
+		rc = ctfs_st_meta_set(w->h, CTFS_META_MODEL_ID, w->o->model_id);
+	if (!rc && w->o->model_version)
+		rc = ctfs_st_meta_set(w->h, CTFS_META_VERSION, w->o->model_version);
+	if (rc || w->o->no_digests)
+		return rc;
+	plain = calloc(w->h->n_tensors ? w->h->n_tensors : 1, sizeof(*plain));
+	if (!plain)
+		return -ENOMEM;
+	for (size_t i = 0; i < w->h->n_tensors; i++)
+		any |= plain[i] = !w->by_index[i];
+	if (any)	/* the v2 grid, when it fits the bound of a digest chunk */
+		rc = ctfs_digests_compute(w->in_fd, w->h, plain,
+					  w->version == 2 && w->chunk <= CTFS_DIGESTS_MAX_CHUNK ?
+					  w->chunk : CTFS_DEFAULT_CHUNK_SIZE, &text);
+	if (!rc && any)
+		rc = ctfs_st_meta_set(w->h, CTFS_META_DIGESTS, (const char *)text.data);
+	if (rc && rc != -ENOMEM)
+		rc = fail(w, rc, "cannot compute the plaintext digests: %s", strerror(-rc));
+	ctfs_buf_free(&text);
+	free(plain);
+	return rc;
+}
+
 int ctfs_ct_encrypt_file(const char *in_path, const char *out_path,
 			 const struct ctfs_ct_write_opts *o, char *err, size_t errlen)
 {
@@ -775,6 +818,8 @@ int ctfs_ct_encrypt_file(const char *in_path, const char *out_path,
 		rc = open_input(&w, in_path);
 	if (!rc)
 		rc = select_tensors(&w);
+	if (!rc)
+		rc = add_trust_meta(&w);
 	if (!rc)
 		rc = write_output(&w, out_path);
 	if (rc && err && !*err)

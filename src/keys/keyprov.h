@@ -9,6 +9,8 @@
 #include "keys/jwk.h"
 #include "trust/binding.h"
 
+struct ctfs_trust;
+
 struct ctfs_keyprov {
 	/* Fill *out (caller clears it with ctfs_jwk_clear); -ENOKEY when absent. */
 	int (*get)(const struct ctfs_keyprov *kp, enum ctfs_kty kty, const char *kid,
@@ -20,6 +22,9 @@ struct ctfs_keyprov {
 	 * (mount option unbound_keys=warn). A JWK-set provider binds such a
 	 * key to the signing keys of its own set. */
 	enum ctfs_unbound unbound;
+	/* Certificate anchors, revocation, rollback, digests (trust/trust.h);
+	 * NULL: none of them, signers from the key provider only. */
+	struct ctfs_trust *trust;
 };
 
 void ctfs_keyprov_keyring(struct ctfs_keyprov *kp, key_serial_t ring);
