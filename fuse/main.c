@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/capability.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdatomic.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/resource.h>
@@ -267,26 +270,78 @@ static void teardown(struct ctfs_mount *mt)
 	free(mt->source);
 }
 
-/* With a revocation list, SIGHUP reloads it (at the next open) instead of
- * ending the mount, as daemons do with their configuration. */
+/* With a revocation list, SIGHUP reloads it instead of ending the mount, as
+ * daemons do with their configuration: the handler only posts a semaphore
+ * (async-signal-safe); a thread reloads and logs, so the new list is in
+ * force from the log line on (and at the latest at the next open). */
 static struct ctfs_trust *hup_trust;
+static sem_t hup_sem;
+static pthread_t hup_thread;
+static atomic_bool hup_stop;
+static bool hup_started;
 
 static void on_hup(int sig)
 {
 	(void)sig;
 	ctfs_trust_request_reload(hup_trust);
+	sem_post(&hup_sem);
+}
+
+static void *hup_main(void *arg)
+{
+	char err[512];
+	int rc;
+
+	(void)arg;
+	while (!atomic_load(&hup_stop)) {
+		if (sem_wait(&hup_sem))
+			continue;
+		if (atomic_load(&hup_stop))
+			break;
+		rc = ctfs_trust_maybe_reload(hup_trust, err, sizeof(err));
+		if (rc < 0)
+			ctfs_err("revocation list %s not reloaded, the previous one stays: %s",
+				 hup_trust->revoked.path, err);
+		else if (rc > 0)
+			ctfs_info("revocation list %s reloaded", hup_trust->revoked.path);
+	}
+	return NULL;
 }
 
 static int hup_reloads(struct ctfs_mount *mt)
 {
 	struct sigaction sa = { .sa_handler = on_hup };
+	sigset_t all, old;
+	int rc;
 
 	if (!mt->keys.trust || !mt->trust.revoked.path)
 		return 0;
 	hup_trust = &mt->trust;
+	if (sem_init(&hup_sem, 0, 0))
+		return -1;
+	/* the reloader takes no signals: they go to the FUSE threads */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	rc = pthread_create(&hup_thread, NULL, hup_main, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc)
+		return -1;
+	hup_started = true;
 	sigemptyset(&sa.sa_mask);
 	sa.sa_flags = SA_RESTART;
 	return sigaction(SIGHUP, &sa, NULL);
+}
+
+static void hup_end(void)
+{
+	if (!hup_started)
+		return;
+	signal(SIGHUP, SIG_IGN);
+	atomic_store(&hup_stop, true);
+	sem_post(&hup_sem);
+	pthread_join(hup_thread, NULL);
+	sem_destroy(&hup_sem);
+	hup_started = false;
 }
 
 static int run(struct fuse_args *args, struct ctfs_mount *mt)
@@ -321,7 +376,9 @@ static int run(struct fuse_args *args, struct ctfs_mount *mt)
 	fuse_loop_cfg_destroy(lc);
 signals:
 	fuse_remove_signal_handlers(fuse_get_session(f));
+	hup_end();
 unmount:
+	hup_end();
 	fuse_unmount(f);
 out:
 	if (f)

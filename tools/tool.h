@@ -33,6 +33,8 @@ extern const struct tool_cmd tool_cmd_decrypt;
 extern const struct tool_cmd tool_cmd_inspect;
 extern const struct tool_cmd tool_cmd_verify;
 extern const struct tool_cmd tool_cmd_rewrap;
+extern const struct tool_cmd tool_cmd_sign;
+extern const struct tool_cmd tool_cmd_rollback;
 extern const struct tool_cmd tool_cmd_tgsp;
 
 /* "ctfs-tool: <message>" on stderr. Never pass key material. */
