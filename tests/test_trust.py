@@ -49,7 +49,7 @@ def hup(m, count):
     """SIGHUP the daemon and wait for its count-th reload."""
     m.proc.send_signal(signal.SIGHUP)
     for _ in range(200):
-        if m.log().count("reloaded") >= count:
+        if sum(l.endswith(" reloaded") for l in m.log().splitlines()) >= count:
             return
         time.sleep(0.05)
     raise AssertionError("no reload logged: " + m.log())
