@@ -4,9 +4,7 @@ mount: the daemon runs as root with allow_other, the attacker is nobody
 deterministic versions of the races (a swap between lookup and open) are in
 tests/test_view.c; here each race also runs for real, for a bounded time."""
 import os
-import shutil
 import subprocess
-import tempfile
 import time
 
 import pytest
@@ -47,16 +45,6 @@ while time.monotonic() < end:
         seen.add(("error", e.errno))
 print(repr(sorted(seen, key=repr)))
 """
-
-
-@pytest.fixture
-def public_dir():
-    """A directory nobody can reach (pytest's tmp_path is 0700)."""
-    d = tempfile.mkdtemp(prefix="ctfs-test-", dir="/tmp")
-    os.chmod(d, 0o755)
-    yield d
-    unmount(os.path.join(d, "mnt"))
-    shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture
