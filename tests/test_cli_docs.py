@@ -21,7 +21,7 @@ TOOL_FILES = {
     "cmd_keygen.c": ["keygen"], "cmd_key.c": ["key"], "cmd_encrypt.c": ["encrypt"],
     "cmd_inspect.c": ["inspect"], "cmd_verify.c": ["verify"],
     "cmd_decrypt.c": ["decrypt"], "cmd_rewrap.c": ["rewrap"],
-    "cmd_tgsp.c": ["tgsp"], "cmd_tgsp_read.c": ["tgsp"],
+    "cmd_tgsp.c": ["tgsp"], "cmd_tgsp_read.c": ["tgsp"], "cmd_policy.c": ["policy"],
 }
 LONGOPT = re.compile(r'\{\s*"([a-z][a-z-]*)",\s*(?:no|required|optional)_argument,\s*NULL,'
                      r"\s*('(.)'|\w+)\s*\}")

@@ -1,4 +1,4 @@
-/* SHA-256 of a buffer in one call, and streamed. */
+/* SHA-256 of a buffer in one call (also for secret input), and streamed. */
 #include "crypto/sha256.h"
 
 #include <errno.h>
@@ -25,6 +25,18 @@ void ctfs_sha256(uint8_t out[32], const void *in, size_t len)
 	if (!pthread_once(&sha256_once, sha256_fetch) && sha256_md &&
 	    EVP_Digest(in, len, out, NULL, sha256_md, NULL) == 1)
 		return;
+	crypto_hash_sha256_init(&st);
+	crypto_hash_sha256_update(&st, in, len);
+	crypto_hash_sha256_final(&st, out);
+	sodium_memzero(&st, sizeof(st));
+}
+
+void ctfs_sha256_secret(uint8_t out[32], const void *in, size_t len)
+{
+	crypto_hash_sha256_state st;
+
+	/* libsodium wipes its temporaries (the message schedule holds the key);
+	 * OpenSSL's block functions leave it on the stack */
 	crypto_hash_sha256_init(&st);
 	crypto_hash_sha256_update(&st, in, len);
 	crypto_hash_sha256_final(&st, out);
