@@ -390,6 +390,70 @@ static void mk_badsize(struct arch *a)
 	put_end(a);
 }
 
+/* Bounds (issue 9, finding 7) */
+static void mk_long_trailer(struct arch *a)
+{
+	static uint8_t z[CTFS_TAR_MAX_TRAILER];
+
+	put_member(a, "f", '0', "x", 1, NULL, NULL);
+	put_end(a);
+	put(a, z, sizeof(z));
+}
+
+static void mk_long_gnu_link(struct arch *a)
+{
+	static char t[CTFS_TAR_MAX_PATH + 2];
+
+	memset(t, 'a', sizeof(t) - 1);
+	put_member(a, "././@LongLink", 'K', t, strlen(t), NULL, "ustar  \0");
+	put_member(a, "l", '2', NULL, 0, "x", "ustar  \0");
+	put_end(a);
+}
+
+static void mk_long_pax_link(struct arch *a)
+{
+	static char rec[8192];
+	int n = CTFS_TAR_MAX_PATH + 1, len = n + 10 + 5; /* "LLLL linkpath=" + value + "\n" */
+
+	snprintf(rec, sizeof(rec), "%d linkpath=%0*d\n", len, n, 0);
+	put_member(a, "././@PaxHeader", 'x', rec, strlen(rec), NULL, NULL);
+	put_member(a, "l", '2', NULL, 0, "x", NULL);
+	put_end(a);
+}
+
+static void mk_dir_with_data(struct arch *a)
+{
+	static uint8_t d[CTFS_TAR_MAX_AUX + 1];
+
+	put_member(a, "d", '5', d, sizeof(d), NULL, NULL);
+	put_end(a);
+}
+
+static void test_tar_bounds(void)
+{
+	struct arch a = { 0 };
+	struct ctfs_tar_index *ix = NULL;
+	static uint8_t z[CTFS_TAR_MAX_TRAILER - 1024];
+	char err[256] = "";
+	int rc;
+
+	expect_refusal("more than 64 KiB after the end marker", mk_long_trailer,
+		       "more than 64 KiB after the end-of-archive marker");
+	expect_refusal("a GNU link target over 4095 bytes", mk_long_gnu_link, "over 4095 bytes");
+	expect_refusal("a pax link target over 4095 bytes", mk_long_pax_link,
+		       "pax path or link target over 4095 bytes");
+	expect_refusal("a directory carrying 1 MiB of data", mk_dir_with_data,
+		       "not a regular file carries over 1 MiB");
+	/* the end marker and zeros up to the bound, as tar's records pad it */
+	put_member(&a, "f", '0', "x", 1, NULL, NULL);
+	put_end(&a);
+	put(&a, z, sizeof(z));
+	rc = parse(&a, 4096, &ix, err, sizeof(err));
+	tap_ok(rc == 0, "tar: 64 KiB of zeros from the end marker on are accepted (%s)", err);
+	ctfs_tar_index_free(ix);
+	free(a.d);
+}
+
 static void test_tar_refusals(void)
 {
 	expect_refusal("a bad checksum", mk_badsum, "checksum");
@@ -1353,6 +1417,7 @@ int main(void)
 	test_paths();
 	test_tar_shapes();
 	test_tar_refusals();
+	test_tar_bounds();
 	test_tar_writer();
 	test_gzindex();
 	test_frames();

@@ -16,7 +16,11 @@
  * with several requests at once (up to some 8 MiB ahead with ctfs's 4 MiB
  * readahead), which FUSE threads serve out of order; a request just behind
  * a cursor is then copied, not inflated again from an access point. */
+#ifdef CTFS_GZINDEX_RING
+#define RING CTFS_GZINDEX_RING	/* fuzz builds: small, so it wraps often */
+#else
 #define RING (8u << 20)
+#endif
 #define BUILD_STEP (256u << 10)
 #define GZIP_BITS 31		/* zlib: gzip wrapper, 32 KiB window */
 #define RAW_BITS (-15)		/* zlib: raw deflate, 32 KiB window */

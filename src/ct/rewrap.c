@@ -23,6 +23,8 @@
 #include "ct/meta.h"
 #include "safetensors/header_json.h"
 #include "ct/model.h"
+#include "ct/model_trust.h"
+#include "trust/digests.h"
 #include "crypto/curve25519.h"
 #include "util.h"
 
@@ -88,6 +90,8 @@ static int rewrap_entries(struct rewrap *r, cJSON *enc)
 	return rc;
 }
 
+static int set_x5c(cJSON *ref, char *const *x5c, size_t n);
+
 static int rename_keys(struct rewrap *r, cJSON *ck)
 {
 	int rc = 0;
@@ -98,6 +102,59 @@ static int rename_keys(struct rewrap *r, cJSON *ck)
 	if (!rc && r->o->signer)
 		rc = ctfs_ct_meta_set_keyref(cJSON_GetObjectItemCaseSensitive(ck, "sign"),
 					     r->o->signer);
+	if (!rc && r->o->signer)
+		rc = set_x5c(cJSON_GetObjectItemCaseSensitive(ck, "sign"), r->o->x5c, r->o->n_x5c);
+	return rc;
+}
+
+/* A new signer's chain replaces the old one's (which would not match). */
+static int set_x5c(cJSON *ref, char *const *x5c, size_t n)
+{
+	cJSON *arr;
+
+	cJSON_DeleteItemFromObjectCaseSensitive(ref, "x5c");
+	if (!n)
+		return 0;
+	arr = cJSON_AddArrayToObject(ref, "x5c");
+	for (size_t i = 0; arr && i < n; i++) {
+		cJSON *s = cJSON_CreateString(x5c[i]);
+
+		if (!s || !cJSON_AddItemToArray(arr, s)) {
+			cJSON_Delete(s);
+			return -ENOMEM;
+		}
+	}
+	return arr ? 0 : -ENOMEM;
+}
+
+/* ctfs.model_id / ctfs.version, and the plaintext digests from the source. */
+static int trust_meta(struct rewrap *r)
+{
+	struct ctfs_st_header *h = r->m->h;
+	struct ctfs_buf text = { 0 };
+	bool *plain, any = false;
+	int rc = 0;
+
+	if (r->o->model_id)
+		rc = ctfs_st_meta_set(h, CTFS_META_MODEL_ID, r->o->model_id);
+	if (!rc && r->o->model_version)
+		rc = ctfs_st_meta_set(h, CTFS_META_VERSION, r->o->model_version);
+	if (rc || !r->o->digests)
+		return rc;
+	plain = calloc(h->n_tensors ? h->n_tensors : 1, sizeof(*plain));
+	if (!plain)
+		return -ENOMEM;
+	for (size_t i = 0; i < h->n_tensors; i++)
+		any |= plain[i] = !r->m->ci->tensors[i].encrypted;
+	if (any)
+		rc = ctfs_digests_compute(r->m->fd, h, plain,
+					  r->m->ci->version == 2 &&
+					  r->m->ci->chunk_size <= CTFS_DIGESTS_MAX_CHUNK ?
+					  r->m->ci->chunk_size : CTFS_DEFAULT_CHUNK_SIZE, &text);
+	if (!rc && any)
+		rc = ctfs_st_meta_set(h, CTFS_META_DIGESTS, (const char *)text.data);
+	ctfs_buf_free(&text);
+	free(plain);
 	return rc;
 }
 
@@ -124,6 +181,8 @@ static int build(struct rewrap *r, struct ctfs_buf *hdr)
 		rc = edit_meta(r, CTFS_META_CRYPTO_KEYS, rename_keys);
 	if (!rc && (r->o->policy_local || r->o->policy_remote))
 		rc = new_policy(r);
+	if (!rc)
+		rc = trust_meta(r);
 	if (!rc)
 		rc = ctfs_ct_meta_sign(r->m->h, r->signer->secret);
 	if (!rc)
@@ -326,7 +385,7 @@ static int open_source(struct rewrap *r, const char *src)
 		return -ENODATA;
 	}
 	rc = ctfs_model_check_signature(r->m, r->o->old, r->err, r->errlen);
-	if (!rc)
+	if (!rc && !r->o->sign_only)
 		rc = ctfs_model_unwrap_keys(r->m, r->o->old, r->err, r->errlen);
 	return rc;
 }
@@ -339,7 +398,12 @@ int ctfs_ct_rewrap_file(const char *src, const char *dst, const struct ctfs_ct_r
 	int rc = 0;
 
 	ctfs_seterr(err, errlen, "%s", "");
-	if (!o->new_master && !o->signer && !o->policy_local && !o->policy_remote) {
+	if (o->sign_only && (o->new_master || !o->signer)) {
+		ctfs_seterr(err, errlen, "re-signing takes a new signing key and no master key");
+		return -EINVAL;
+	}
+	if (!o->new_master && !o->signer && !o->policy_local && !o->policy_remote &&
+	    !o->model_id && !o->model_version) {
 		ctfs_seterr(err, errlen, "nothing to change: no new key and no new policy");
 		return -EINVAL;
 	}

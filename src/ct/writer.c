@@ -13,6 +13,8 @@
  * is streamed through that fixed buffer, so memory does not grow with
  * tensor or chunk size. Plaintext tensors are copied by the kernel. */
 #include "ct/writer.h"
+#include "ct/model_trust.h"
+#include "trust/digests.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -239,7 +241,7 @@ static int select_tensors(struct writer *w)
 static int crypto_keys_json(const struct writer *w, struct ctfs_buf *b)
 {
 	return ctfs_ct_meta_crypto_keys(b, w->version, w->chunk, w->o->alg, w->o->master,
-					w->o->signer);
+					w->o->signer, w->o->x5c, w->o->n_x5c);
 }
 
 /* An empty v1 tensor has empty iv and tag. */
@@ -595,6 +597,38 @@ static void writer_free(struct writer *w)
 	ctfs_st_free(w->h);
 }
 
+/* ctfs.model_id / ctfs.version and the plaintext digests, before the
+ * header is sized: they are signed with the rest of it. */
+static int add_trust_meta(struct writer *w)
+{
+	struct ctfs_buf text = { 0 };
+	bool *plain, any = false;
+	int rc = 0;
+
+	if (w->o->model_id)
+		rc = ctfs_st_meta_set(w->h, CTFS_META_MODEL_ID, w->o->model_id);
+	if (!rc && w->o->model_version)
+		rc = ctfs_st_meta_set(w->h, CTFS_META_VERSION, w->o->model_version);
+	if (rc || w->o->no_digests)
+		return rc;
+	plain = calloc(w->h->n_tensors ? w->h->n_tensors : 1, sizeof(*plain));
+	if (!plain)
+		return -ENOMEM;
+	for (size_t i = 0; i < w->h->n_tensors; i++)
+		any |= plain[i] = !w->by_index[i];
+	if (any)	/* the v2 grid, when it fits the bound of a digest chunk */
+		rc = ctfs_digests_compute(w->in_fd, w->h, plain,
+					  w->version == 2 && w->chunk <= CTFS_DIGESTS_MAX_CHUNK ?
+					  w->chunk : CTFS_DEFAULT_CHUNK_SIZE, &text);
+	if (!rc && any)
+		rc = ctfs_st_meta_set(w->h, CTFS_META_DIGESTS, (const char *)text.data);
+	if (rc && rc != -ENOMEM)
+		rc = fail(w, rc, "cannot compute the plaintext digests: %s", strerror(-rc));
+	ctfs_buf_free(&text);
+	free(plain);
+	return rc;
+}
+
 int ctfs_ct_encrypt_file(const char *in_path, const char *out_path,
 			 const struct ctfs_ct_write_opts *o, char *err, size_t errlen)
 {
@@ -608,6 +642,8 @@ int ctfs_ct_encrypt_file(const char *in_path, const char *out_path,
 		rc = open_input(&w, in_path);
 	if (!rc)
 		rc = select_tensors(&w);
+	if (!rc)
+		rc = add_trust_meta(&w);
 	if (!rc)
 		rc = write_output(&w, out_path);
 	if (rc && err && !*err)

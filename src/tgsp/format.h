@@ -11,6 +11,9 @@
 #define CTFS_TGSP_SIG "Hybrid-Dilithium-v1"
 
 #define CTFS_TGSP_FRAME (4u << 20)	/* plaintext bytes per frame */
+/* bound of the inflated archive: see tgsp.h, step 7 */
+#define CTFS_TGSP_MAX_RATIO 256u
+#define CTFS_TGSP_MIN_INFLATE (64u << 20)
 #define CTFS_TGSP_TAG 16
 #define CTFS_TGSP_NONCE 12
 #define CTFS_TGSP_DEK 32

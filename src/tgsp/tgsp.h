@@ -20,7 +20,12 @@
  *      tag: nothing unauthenticated is inflated), inflates the archive
  *      (checking the gzip CRCs), indexes the tar members and records access
  *      points for random access (gzindex.h). A hash mismatch is the error
- *      reported when both fail.
+ *      reported when both fail. The archive is bounded (tar_index.h), and
+ *      so is its inflated size: at most CTFS_TGSP_MAX_RATIO times the
+ *      compressed payload, or CTFS_TGSP_MIN_INFLATE, whichever is larger.
+ *      Model weights barely compress (about 1.1:1); a signed package that
+ *      inflates 256 times over is a decompression bomb, refused as soon as
+ *      the pass crosses the bound.
  * Failures: -EBADMSG for 1-4 and 7 (integrity), -EACCES for 5 (policy),
  * -ENOKEY for 6 and for a missing trusted signer; err says which check.
  *
