@@ -21,7 +21,7 @@ static void help(FILE *out)
 		"JSON, or 'undefined'. JSON is inline text, or @FILE to read a file.\n"
 		"\n"
 		"      --input JSON   the input document\n"
-		"  -d, --data JSON    the data document (an object)\n"
+		"      --data JSON    the data document (an object)\n"
 		"      --query REF    the reference to evaluate (default data.model.allow)\n");
 }
 
@@ -93,10 +93,10 @@ static char *json_arg(const char *arg, size_t *len)
 
 static int run_eval(int argc, char **argv)
 {
-	/* -i and -q are --in-place and --quiet in other commands */
-	enum { O_INPUT = 256, O_QUERY };
+	/* -i, -q and -d are --in-place, --quiet and --db in other commands */
+	enum { O_INPUT = 256, O_QUERY, O_DATA };
 	static const struct option opts[] = {
-		{ "input", required_argument, NULL, O_INPUT }, { "data", required_argument, NULL, 'd' },
+		{ "input", required_argument, NULL, O_INPUT }, { "data", required_argument, NULL, O_DATA },
 		{ "query", required_argument, NULL, O_QUERY }, { NULL, 0, NULL, 0 },
 	};
 	const char *query = "data.model.allow", *in_arg = NULL, *data_arg = NULL;
@@ -106,10 +106,10 @@ static int run_eval(int argc, char **argv)
 	int c, rc = 1;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "d:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (c == O_INPUT)
 			in_arg = optarg;
-		else if (c == 'd')
+		else if (c == O_DATA)
 			data_arg = optarg;
 		else if (c == O_QUERY)
 			query = optarg;
