@@ -53,9 +53,10 @@ struct sign_opts {
 static int parse(int argc, char **argv, struct sign_opts *o)
 {
 	static const struct option longopts[] = {
-		{ "keys", required_argument, NULL, 'N' },
+		/* as --help says: -K is a JWK set (--keys) in every command */
+		{ "keys", required_argument, NULL, 'K' },
 		{ "sign-kid", required_argument, NULL, OPT_SIGN_KID },
-		{ "old-keys", required_argument, NULL, 'K' },
+		{ "old-keys", required_argument, NULL, 'O' },
 		{ "keyring", required_argument, NULL, 'k' },
 		{ "trust", required_argument, NULL, OPT_TRUST },
 		{ "exclude", required_argument, NULL, 'x' },
@@ -68,9 +69,11 @@ static int parse(int argc, char **argv, struct sign_opts *o)
 
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "N:K:k:x:qh", longopts, NULL)) != -1) {
-		if (c == 'N') {
+	while ((c = getopt_long(argc, argv, "K:O:k:x:qh", longopts, NULL)) != -1) {
+		if (c == 'K') {
 			o->new_keys = optarg;
+		} else if (c == 'O') {
+			o->opt.keys.file = optarg;	/* the current keys */
 		} else if (c == OPT_SIGN_KID) {
 			o->sign_kid = optarg;
 		} else if (c == OPT_TRUST) {
