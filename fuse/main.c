@@ -110,7 +110,8 @@ static void usage(const char *prog)
 	       "    -o audit=FILE          append a JSON line per access decision (mode 0600)\n"
 	       "    -o audit_fail=deny|allow  when the audit file cannot be written (deny)\n"
 	       "    -o allow_other,uid=N,gid=N,umask=M   as for other FUSE file systems\n"
-	       "    -f                     stay in the foreground, log to stderr\n\n",
+	       "    -f                     stay in the foreground, log to stderr\n"
+	       "    -h, --help / -V, --version   this text / the version\n\n",
 	       prog, DEFAULT_CACHE, DEFAULT_READAHEAD, CTFS_VIEW_HEADER_CACHE_DEFAULT >> 20);
 }
 
