@@ -18,6 +18,7 @@
 
 struct ctfs_files;
 struct ctfs_tgsp_view;
+struct ctfs_passthrough;
 
 struct ctfs_mount {
 	int src_fd;                 /* the SOURCE directory */
@@ -29,6 +30,7 @@ struct ctfs_mount {
 	size_t readahead;
 	const char *mountpoint;
 	atomic_bool readahead_tuned;
+	struct ctfs_passthrough *pt;	/* passthrough.c; NULL when off */
 };
 
 extern const struct fuse_operations ctfs_fuse_ops;

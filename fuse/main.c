@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "ctfs_fuse.h"
+#include "kernel_io.h"
 
 #include <fuse_lowlevel.h>
 #include "keyring.h"
@@ -222,6 +223,7 @@ static int run(struct fuse_args *args, struct ctfs_mount *mt)
 	}
 	ctfs_log_init("ctfs", !co.foreground, co.debug);
 	f = fuse_new(args, &ctfs_fuse_ops, sizeof(ctfs_fuse_ops), mt);
+	ctfs_kio_before_mount();
 	if (!f || fuse_mount(f, co.mountpoint))
 		goto out;
 	mt->mountpoint = co.mountpoint;
@@ -262,7 +264,8 @@ int main(int argc, char *argv[])
 	if (o.help || o.version) {
 		if (o.help)
 			usage(argv[0]);
-		printf("ctfs %s, FUSE library %s\n", PACKAGE_VERSION, fuse_pkgversion());
+		printf("ctfs %s, FUSE library %s\nkernel I/O features: %s\n", PACKAGE_VERSION,
+		       fuse_pkgversion(), ctfs_kio_features());
 		return 0;
 	}
 	if (!o.source) {
@@ -276,6 +279,7 @@ int main(int argc, char *argv[])
 		return 1;
 	}
 	rc = run(&args, &mt);
+	ctfs_kio_free(&mt);
 	teardown(&mt);
 	fuse_opt_free_args(&args);
 	free(o.source);

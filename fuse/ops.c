@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "ctfs_fuse.h"
+#include "kernel_io.h"
 #include "log.h"
 
 static struct ctfs_mount *mount_state(void)
@@ -34,6 +35,7 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	cfg->kernel_cache = 0;
 	cfg->auto_cache = 0;
 	conn->want &= ~(unsigned int)FUSE_CAP_AUTO_INVAL_DATA;
+	ctfs_kio_init(fuse_get_context()->private_data, conn);
 	return fuse_get_context()->private_data;
 }
 
@@ -137,6 +139,8 @@ static int op_open(const char *path, struct fuse_file_info *fi)
 		return rc;
 	fi->fh = (uintptr_t)m;
 	fi->keep_cache = keep;
+	if (!ctfs_model_is_encrypted(m))
+		ctfs_kio_open_plain(mt, m, fi);
 	return 0;
 }
 
@@ -164,6 +168,7 @@ static int op_release(const char *path, struct fuse_file_info *fi)
 		ctfs_tgspv_release(fi->fh);
 		return 0;
 	}
+	ctfs_kio_release(mount_state(), fi);
 	ctfs_model_put((struct ctfs_model *)(uintptr_t)fi->fh);
 	return 0;
 }
