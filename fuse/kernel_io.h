@@ -14,8 +14,11 @@
 
 #include "ctfs_fuse.h"
 
-/* One READ request: the default v2 chunk (2 MiB). */
+/* One READ request: the default v2 chunk (2 MiB). Overridable at build
+ * time (CPPFLAGS=-DCTFS_REQUEST_SIZE=...) to measure other sizes. */
+#ifndef CTFS_REQUEST_SIZE
 #define CTFS_REQUEST_SIZE (2u << 20)
+#endif
 
 /* Before fuse_mount(): let the kernel accept CTFS_REQUEST_SIZE requests
  * (raise fs.fuse.max_pages_limit when we may; root only). */

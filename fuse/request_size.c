@@ -16,6 +16,13 @@
 #include "kernel_io.h"
 #include "log.h"
 
+#ifndef HAVE_FUSE_PASSTHROUGH
+#define HAVE_FUSE_PASSTHROUGH 0
+#endif
+#ifndef HAVE_FUSE_LARGE_REQUESTS
+#define HAVE_FUSE_LARGE_REQUESTS 0
+#endif
+
 #define MAX_PAGES_LIMIT "/proc/sys/fs/fuse/max_pages_limit"
 
 #if HAVE_FUSE_LARGE_REQUESTS
@@ -65,15 +72,19 @@ void ctfs_kio_init(struct ctfs_mount *mt, struct fuse_conn_info *conn)
 
 #endif
 
+/* Called once, from --version: a static buffer is enough. */
 const char *ctfs_kio_features(void)
 {
-#if HAVE_FUSE_PASSTHROUGH && HAVE_FUSE_LARGE_REQUESTS
-	return "passthrough, 2 MiB requests";
-#elif HAVE_FUSE_PASSTHROUGH
-	return "passthrough";
-#elif HAVE_FUSE_LARGE_REQUESTS
-	return "2 MiB requests";
-#else
-	return "none";
-#endif
+	static char text[64];
+	const char *pt = HAVE_FUSE_PASSTHROUGH ? "passthrough" : "";
+
+	if (!HAVE_FUSE_LARGE_REQUESTS)
+		return *pt ? pt : "none";
+	if (CTFS_REQUEST_SIZE % (1u << 20) == 0)
+		snprintf(text, sizeof(text), "%s%s%u MiB requests", pt, *pt ? ", " : "",
+			 (unsigned int)(CTFS_REQUEST_SIZE >> 20));
+	else
+		snprintf(text, sizeof(text), "%s%s%u KiB requests", pt, *pt ? ", " : "",
+			 (unsigned int)(CTFS_REQUEST_SIZE >> 10));
+	return text;
 }
