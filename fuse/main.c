@@ -251,6 +251,17 @@ out:
 	return rc;
 }
 
+static void free_options(struct fuse_args *args, struct options *o)
+{
+	fuse_opt_free_args(args);
+	free(o->source);
+	free(o->keyring);
+	free(o->cache_size);
+	free(o->readahead);
+	free(o->tgsp_trust);
+	free(o->fleet);
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -266,6 +277,7 @@ int main(int argc, char *argv[])
 			usage(argv[0]);
 		printf("ctfs %s, FUSE library %s\nkernel I/O features: %s\n", PACKAGE_VERSION,
 		       fuse_pkgversion(), ctfs_kio_features());
+		free_options(&args, &o); /* a sanitizer build checks for leaks here too */
 		return 0;
 	}
 	if (!o.source) {
@@ -281,12 +293,6 @@ int main(int argc, char *argv[])
 	rc = run(&args, &mt);
 	ctfs_kio_free(&mt);
 	teardown(&mt);
-	fuse_opt_free_args(&args);
-	free(o.source);
-	free(o.keyring);
-	free(o.cache_size);
-	free(o.readahead);
-	free(o.tgsp_trust);
-	free(o.fleet);
+	free_options(&args, &o);
 	return rc;
 }
