@@ -28,10 +28,10 @@ void ctfs_kio_before_mount(void);
  * and we hold CAP_SYS_ADMIN) and for large requests. */
 void ctfs_kio_init(struct ctfs_mount *mt, struct fuse_conn_info *conn);
 
-/* From the open operation, for a plain (not encrypted) file whose open
- * succeeded with handle m: sets fi->backing_id when the kernel takes the
- * file over. Failing that, the open goes on as before. */
-void ctfs_kio_open_plain(struct ctfs_mount *mt, struct ctfs_model *m, struct fuse_file_info *fi);
+/* From the open operation, once the view opened handle h (fi->fh set):
+ * for a plain file, sets fi->backing_id when the kernel takes the file
+ * over. Otherwise, or failing that, the open goes on as before. */
+void ctfs_kio_open(struct ctfs_mount *mt, const struct ctfs_handle *h, struct fuse_file_info *fi);
 
 /* From the release operation, for every handle: drops what
  * ctfs_kio_open_plain set up for fi->fh, if anything. */

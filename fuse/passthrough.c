@@ -18,7 +18,8 @@
  * - the backing file must sit at most max_backing_stack_depth stacked file
  *   systems deep (0: SOURCE on overlayfs or another FUSE is refused and
  *   served as before);
- * - the registered file is the model's own descriptor, opened read-only.
+ * - the registered file is the view handle's own descriptor, opened
+ *   read-only (ctfs_handle_plain_fd).
  *
  * libfuse 3.17's fuse_passthrough_open() and fuse_passthrough_close() take
  * a fuse_req_t, which the path-based (high-level) API that ctfs uses does
@@ -28,11 +29,14 @@
  * here directly; the reply side (backing_id -> FOPEN_PASSTHROUGH) and the
  * INIT negotiation are libfuse's. */
 #include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <linux/capability.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -125,11 +129,13 @@ static struct pt_file *find_file(struct ctfs_passthrough *pt, const struct stat 
 	return NULL;
 }
 
-/* The registered backing file of m, registering it first; lock held. */
-static struct pt_file *get_file(struct ctfs_passthrough *pt, struct ctfs_model *m)
+/* The registered backing file open on fd with identity st, registering it
+ * first; lock held. */
+static struct pt_file *get_file(struct ctfs_passthrough *pt, int fd, const struct stat *st,
+				const char *path)
 {
-	struct kio_backing_map map = { .fd = m->fd };
-	struct pt_file *f = find_file(pt, &m->id);
+	struct kio_backing_map map = { .fd = fd };
+	struct pt_file *f = find_file(pt, st);
 	int id;
 
 	if (f)
@@ -143,17 +149,17 @@ static struct pt_file *get_file(struct ctfs_passthrough *pt, struct ctfs_model *
 		 * for every file of SOURCE */
 		if (!pt->refused_logged)
 			ctfs_warn("passthrough: %s refused (%s); served by the daemon",
-				  m->name, id < 0 ? strerror(errno) : "no id");
+				  path, id < 0 ? strerror(errno) : "no id");
 		pt->refused_logged = true;
 		free(f);
 		return NULL;
 	}
-	f->dev = m->id.st_dev;
-	f->ino = m->id.st_ino;
+	f->dev = st->st_dev;
+	f->ino = st->st_ino;
 	f->backing_id = id;
 	f->next = pt->files;
 	pt->files = f;
-	ctfs_debug("passthrough: %s is backing id %d", m->name, id);
+	ctfs_debug("passthrough: %s is backing id %d", path, id);
 	return f;
 }
 
@@ -175,19 +181,23 @@ static void put_file(struct ctfs_passthrough *pt, struct pt_file *f)
 	free(f);
 }
 
-void ctfs_kio_open_plain(struct ctfs_mount *mt, struct ctfs_model *m, struct fuse_file_info *fi)
+void ctfs_kio_open(struct ctfs_mount *mt, const struct ctfs_handle *h, struct fuse_file_info *fi)
 {
 	struct ctfs_passthrough *pt = mt->pt;
+	const char *path;
 	struct pt_open *o;
 	struct pt_file *f;
+	struct stat st;
+	int fd;
 
-	if (!pt || m->fd < 0)
+	/* only files the view serves byte for byte: never decrypted views */
+	if (!pt || ctfs_handle_plain_fd(h, &fd, &st, &path))
 		return;
 	o = calloc(1, sizeof(*o));
 	if (!o)
 		return;
 	pthread_mutex_lock(&pt->lock);
-	f = get_file(pt, m);
+	f = get_file(pt, fd, &st, path);
 	if (f) {
 		f->opens++;
 		o->fh = fi->fh;
@@ -255,9 +265,9 @@ void ctfs_pt_init(struct ctfs_mount *mt, struct fuse_conn_info *conn)
 	(void)mt, (void)conn;
 }
 
-void ctfs_kio_open_plain(struct ctfs_mount *mt, struct ctfs_model *m, struct fuse_file_info *fi)
+void ctfs_kio_open(struct ctfs_mount *mt, const struct ctfs_handle *h, struct fuse_file_info *fi)
 {
-	(void)mt, (void)m, (void)fi;
+	(void)mt, (void)h, (void)fi;
 }
 
 void ctfs_kio_release(struct ctfs_mount *mt, const struct fuse_file_info *fi)
