@@ -1,0 +1,102 @@
+"""Shared by the interop tests: the upstream interpreter and its helper
+(tests/interop_upstream.py), key sets, and the tensor sets both sides use.
+
+The interop virtual environment is made by contrib/interop-venv.sh;
+$CTFS_INTEROP_PY names its python. In CI a missing environment fails the
+tests; elsewhere they skip and say how to make one."""
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from conftest import HERE, IN_CI, need
+
+HELPER = os.path.join(HERE, "interop_upstream.py")
+ALGS = ["aes128gcm", "aes256gcm", "chacha20poly1305"]
+ODD_CHUNK = 4099        # small and odd: tensors span many chunks, none aligned
+POLICY_ALLOW = "package model\nallow = true"
+
+# Tensors every writer and loader handles: sizes that cross the default 2 MiB
+# chunk and the odd one, a scalar, empty tensors, a name that needs escaping
+# and is not ASCII.
+COMMON = [
+    ["big", "F32", [700, 1000]],
+    ["odd", "U8", [12345]],
+    ["one", "I8", [1]],
+    ["scalar", "F64", []],
+    ["f16", "F16", [33, 3]],
+    ["i64", "I64", [2, 3]],
+    ["i32", "I32", [1025]],
+    ["i16", "I16", [7]],
+    ["mask", "BOOL", [9]],
+    ["empty", "F32", [0]],
+    ["empty2", "I8", [4, 0]],
+    ["layer.0/\u6743\u91cd \"q\" \\ \u00e9", "F32", [3, 5]],
+]
+# numpy has no bfloat16; Debian's torch 1.13 has no uint16/32/64
+NUMPY_ONLY = [["u16", "U16", [3, 7]], ["u32", "U32", [5]], ["u64", "U64", [2, 2]]]
+TORCH_ONLY = [["bf16", "BF16", [64, 33]]]
+SPEC = {"numpy": COMMON + NUMPY_ONLY, "torch": COMMON + TORCH_ONLY}
+LOADERS = {"numpy": "safetensors-numpy", "torch": "safetensors-torch"}
+# upstream 0.2.3's message when it fails to give torch an encrypted empty tensor
+UPSTREAM_EMPTY_TORCH = "both buffer length (0) and count (-1) must not be 0"
+METADATA = {"format": "pt", "note": "line\n\"quoted\" \u6a21\u578b", "empty": ""}
+
+
+def interop_python():
+    py = os.environ.get("CTFS_INTEROP_PY", "")
+    need(py and os.access(py, os.X_OK),
+         "no interop environment: run 'sh contrib/interop-venv.sh build/venv' and set "
+         "CTFS_INTEROP_PY=build/venv/bin/python (.ci/run does both)")
+    return py
+
+
+class Upstream:
+    def __init__(self, py):
+        self.py = py
+
+    def run(self, *jobs, timeout=600):
+        p = subprocess.run([self.py, HELPER], input=json.dumps({"jobs": list(jobs)}).encode(),
+                           capture_output=True, timeout=timeout)
+        if p.returncode != 0:
+            raise AssertionError("upstream helper failed (%d): %s" % (
+                p.returncode, p.stderr.decode(errors="replace")[-3000:]))
+        return json.loads(p.stdout)["results"]
+
+    def ok(self, *jobs):
+        """Run jobs that must succeed."""
+        res = self.run(*jobs)
+        for job, r in zip(jobs, res):
+            assert "error" not in r, "upstream %s %s: %s: %s\n%s" % (
+                job["op"], job.get("path", ""), r["error"], r["message"], r.get("trace", ""))
+        return res
+
+
+@pytest.fixture(scope="session")
+def upstream():
+    u = Upstream(interop_python())
+    (v,) = u.run({"op": "versions"})
+    need("error" not in v, "the interop environment lacks cryptotensors/safetensors: %s" % v)
+    print("\nupstream: %s" % json.dumps(v, sort_keys=True))
+    return u
+
+
+def load_jwks(path):
+    with open(path) as f:
+        return json.load(f)["keys"]
+
+
+def dtypes_of(spec):
+    return {name: dtype for name, dtype, _ in spec}
+
+
+def expected_seed(request, default):
+    """Randomised data takes a seed: CTFS_SEED replays a run; printed."""
+    seed = int(os.environ.get("CTFS_SEED", default))
+    print("seed %d (CTFS_SEED=%d replays it) for %s" % (seed, seed, request.node.name))
+    return seed
+
+
+__all__ = ["IN_CI"]
