@@ -34,6 +34,7 @@ Jobs:
       "tensor_errors" and go on with the others.
   {"op": "read", "path", "loader": "safetensors-numpy"|"safetensors-torch"}
       the real safetensors package reads a plain file (e.g. the ctfs view).
+  {"op": "msgpack", "obj": ...}   MessagePack as the TGSP reference writes it
   {"op": "model_zip"}   where the packaged real model is
   {"op": "embed", "model": DIR, "sentences": [...]}
       sentence-transformers loads DIR and embeds; float32 bytes in hex.
@@ -286,7 +287,23 @@ def job_embed(job):
             "shape": list(emb.shape), "embeddings": emb.tobytes().hex()}
 
 
-OPS = {"versions": job_versions, "write": job_write, "load": job_load, "read": job_read,
+def job_msgpack(job):
+    """The TGSP reference's canonical_bytes when msgpack is installed (its
+    newest code): keys sorted recursively, then msgpack.packb with
+    use_bin_type=True, strict_types=False. Hex out."""
+    import msgpack
+
+    def srt(o):
+        if isinstance(o, dict):
+            return {k: srt(v) for k, v in sorted(o.items())}
+        if isinstance(o, list):
+            return [srt(v) for v in o]
+        return o
+    return {"hex": msgpack.packb(srt(job["obj"]), use_bin_type=True, strict_types=False).hex(),
+            "msgpack": msgpack.version}
+
+
+OPS = {"versions": job_versions, "msgpack": job_msgpack, "write": job_write, "load": job_load, "read": job_read,
        "model_zip": job_model_zip, "embed": job_embed}
 
 
