@@ -34,6 +34,8 @@ Jobs:
       "tensor_errors" and go on with the others.
   {"op": "read", "path", "loader": "safetensors-numpy"|"safetensors-torch"}
       the real safetensors package reads a plain file (e.g. the ctfs view).
+  {"op": "rewrap", "path", "old": [JWK...], "new": [JWK...], "config": {...}}
+      upstream's rewrap_file, in place.
   {"op": "msgpack", "obj": ...}   MessagePack as the TGSP reference writes it
   {"op": "model_zip"}   where the packaged real model is
   {"op": "embed", "model": DIR, "sentences": [...]}
@@ -258,6 +260,21 @@ def job_read(job):
     return {"tensors": {k: describe(v, kinds.get(k)) for k, v in got.items()}, "metadata": meta}
 
 
+def job_rewrap(job):
+    """Upstream's own key rotation: rewrap_file in place, from the old keys
+    (DeserializeCryptoConfig) to the new ones (SerializeCryptoConfig)."""
+    import cryptotensors as ct
+    reset_providers(ct)
+    old, new = job["old"], job["new"]
+    pick = lambda ks, kty: next(k for k in ks if k["kty"] == kty)  # noqa: E731
+    ct.rewrap_file(job["path"],
+                   ct.SerializeCryptoConfig(enc_key=pick(new, "oct"), sign_key=pick(new, "okp"),
+                                            **(job.get("config") or {})).to_dict(),
+                   ct.DeserializeCryptoConfig(enc_key=pick(old, "oct"),
+                                              sign_key=pick(old, "okp")).to_dict())
+    return {}
+
+
 def job_model_zip(job):
     """Where the published all-MiniLM-L6-v2 weights are (the package's
     model.zip), found without importing the package (its import prints)."""
@@ -303,7 +320,7 @@ def job_msgpack(job):
             "msgpack": msgpack.version}
 
 
-OPS = {"versions": job_versions, "msgpack": job_msgpack, "write": job_write, "load": job_load, "read": job_read,
+OPS = {"versions": job_versions, "msgpack": job_msgpack, "rewrap": job_rewrap, "write": job_write, "load": job_load, "read": job_read,
        "model_zip": job_model_zip, "embed": job_embed}
 
 

@@ -170,3 +170,31 @@ def test_jku_and_no_kid_keys(upstream, tool, keyring, mount, tmp_path, request):
     assert upstream_torch_view(up, r["tensors"]) == r["tensors"]
     serve_and_compare(upstream, tool, keyring, mount, src,
                       {"j.cryptotensors": ("torch", SPEC["torch"], r["tensors"])}, jwk_path)
+
+
+@pytest.mark.parametrize("alg,version", [("aes256gcm", "2"), ("chacha20poly1305", "1")])
+def test_upstream_rewrap(upstream, tool, keyring, mount, tmp_path, request, alg, version):
+    """A file rotated by upstream's rewrap_file (new master and signing key,
+    new policy) is served with the new keys only."""
+    seed = expected_seed(request, 1701 + len(alg))
+    old = write_keys(tool, tmp_path, alg, "old.json", "--kid", "old")
+    new = write_keys(tool, tmp_path, alg, "new.json", "--kid", "new")
+    src = tmp_path / "src"
+    src.mkdir()
+    path = str(src / "w.cryptotensors")
+    (r,) = upstream.ok({"op": "write", "path": path, "spec": SPEC["numpy"], "seed": seed,
+                        "frontend": "numpy", "metadata": METADATA,
+                        "config": {"version": version, "chunk_size": ODD_CHUNK},
+                        "jwks": load_jwks(old)})
+    policy = "package model\nimport rego.v1\nallow if true"
+    upstream.ok({"op": "rewrap", "path": path, "old": load_jwks(old), "new": load_jwks(new),
+                 "config": {"policy": {"local": policy, "remote": policy}}})
+    hdr, _ = st_load.header(path)
+    ck = json.loads(hdr["__metadata__"]["__crypto_keys__"])
+    assert (ck["enc"]["kid"], ck["sign"]["kid"]) == ("new-enc", "new-sign")
+    tool("key", "add", "--keyring", keyring, old)     # the old keys alone do not open it
+    m = mount(src, keyring)
+    with pytest.raises(OSError):
+        open(m.file("w.safetensors"), "rb").close()
+    serve_and_compare(upstream, tool, keyring, mount, src,
+                      {"w.cryptotensors": ("numpy", SPEC["numpy"], r["tensors"])}, new)
