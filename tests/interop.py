@@ -7,7 +7,9 @@ tests; elsewhere they skip and say how to make one."""
 
 import json
 import os
+import queue
 import subprocess
+import threading
 
 import pytest
 
@@ -54,33 +56,83 @@ def interop_python():
 
 
 class Upstream:
-    def __init__(self, py):
+    """The upstream side: one long-lived helper process (--serve) for most
+    requests, a fresh one when a request must not share a process."""
+
+    def __init__(self, py, logdir):
         self.py = py
+        self.errlog = open(os.path.join(logdir, "interop_upstream.err"), "w+")
+        self.proc = None
+        self.answers = queue.Queue()
 
-    def run(self, *jobs, timeout=600):
-        p = subprocess.run([self.py, HELPER], input=json.dumps({"jobs": list(jobs)}).encode(),
-                           capture_output=True, timeout=timeout)
-        if p.returncode != 0:
-            raise AssertionError("upstream helper failed (%d): %s" % (
-                p.returncode, p.stderr.decode(errors="replace")[-3000:]))
-        return json.loads(p.stdout)["results"]
+    def _server(self):
+        if self.proc is None or self.proc.poll() is not None:
+            self.proc = subprocess.Popen([self.py, HELPER, "--serve"], stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, stderr=self.errlog,
+                                         text=True, bufsize=1)
+            threading.Thread(target=self._reader, args=(self.proc,), daemon=True).start()
+        return self.proc
 
-    def ok(self, *jobs):
+    def _reader(self, proc):
+        for line in proc.stdout:
+            self.answers.put(line)
+        self.answers.put(None)
+
+    def _stderr(self):
+        self.errlog.flush()
+        self.errlog.seek(0)
+        return self.errlog.read()[-3000:]
+
+    def run(self, *jobs, timeout=600, fresh=False):
+        request = json.dumps({"jobs": list(jobs)})
+        if fresh:
+            p = subprocess.run([self.py, HELPER], input=request.encode(),
+                               capture_output=True, timeout=timeout)
+            if p.returncode != 0:
+                raise AssertionError("upstream helper failed (%d): %s" % (
+                    p.returncode, p.stderr.decode(errors="replace")[-3000:]))
+            return json.loads(p.stdout)["results"]
+        proc = self._server()
+        proc.stdin.write(request + "\n")
+        proc.stdin.flush()
+        try:
+            line = self.answers.get(timeout=timeout)
+        except queue.Empty:
+            proc.kill()
+            raise AssertionError("upstream helper: no answer in %d s" % timeout)
+        if line is None:
+            raise AssertionError("upstream helper died (%s): %s" % (proc.wait(), self._stderr()))
+        return json.loads(line)["results"]
+
+    def ok(self, *jobs, fresh=False):
         """Run jobs that must succeed."""
-        res = self.run(*jobs)
+        res = self.run(*jobs, fresh=fresh)
         for job, r in zip(jobs, res):
             assert "error" not in r, "upstream %s %s: %s: %s\n%s" % (
                 job["op"], job.get("path", ""), r["error"], r["message"], r.get("trace", ""))
         return res
 
+    def close(self):
+        if self.proc is not None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.errlog.close()
+
 
 @pytest.fixture(scope="session")
-def upstream():
-    u = Upstream(interop_python())
-    (v,) = u.run({"op": "versions"})
-    need("error" not in v, "the interop environment lacks cryptotensors/safetensors: %s" % v)
-    print("\nupstream: %s" % json.dumps(v, sort_keys=True))
-    return u
+def upstream(tmp_path_factory):
+    u = Upstream(interop_python(), str(tmp_path_factory.mktemp("upstream")))
+    try:
+        (v,) = u.run({"op": "versions"})
+        need("error" not in v, "the interop environment lacks cryptotensors/safetensors: %s" % v)
+        print("\nupstream: %s" % json.dumps(v, sort_keys=True))
+        yield u
+    finally:
+        u.close()
 
 
 def load_jwks(path):

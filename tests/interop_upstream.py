@@ -7,6 +7,10 @@ run under Debian's python3 and call this script as a subprocess:
 
     $CTFS_INTEROP_PY tests/interop_upstream.py < jobs.json > results.json
 
+or, with --serve, one request per line and one answer per line until the
+end of its input (the tests keep one such process per session, so that
+numpy and torch are imported once).
+
 Input: {"jobs": [JOB, ...]}; output: {"results": [RESULT, ...]}, one per job,
 each either the job's answer or {"error": TYPE, "message": TEXT} when
 upstream raised. A tensor is described everywhere as [dtype, shape, sha256 of
@@ -324,8 +328,7 @@ OPS = {"versions": job_versions, "msgpack": job_msgpack, "rewrap": job_rewrap, "
        "model_zip": job_model_zip, "embed": job_embed}
 
 
-def main():
-    jobs = json.load(sys.stdin)["jobs"]
+def run_jobs(jobs):
     results = []
     for job in jobs:
         try:
@@ -333,7 +336,24 @@ def main():
         except Exception as e:     # the caller decides whether this is expected
             results.append({"error": type(e).__name__, "message": str(e),
                             "trace": traceback.format_exc()[-2000:]})
-    json.dump({"results": results}, sys.stdout)
+    return {"results": results}
+
+
+def main():
+    # answers go to the original standard output; anything else that a
+    # library prints (to Python's stdout or to fd 1) goes to stderr
+    out = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    if sys.argv[1:] == ["--serve"]:
+        # one request per line, one answer per line, until end of input
+        for line in sys.stdin:
+            if line.strip():
+                out.write(json.dumps(run_jobs(json.loads(line)["jobs"])) + "\n")
+                out.flush()
+        return
+    json.dump(run_jobs(json.load(sys.stdin)["jobs"]), out)
+    out.flush()
 
 
 if __name__ == "__main__":

@@ -44,8 +44,8 @@ def test_real_model_through_the_mount(upstream, tool, keyring, mount, tmp_path, 
                   for d, _, fs in os.walk(m.path) for f in fs) == files
     job = {"op": "embed", "sentences": SENTENCES}
     # one process each: neither load profits from the other's warm caches
-    (a,) = upstream.ok(dict(job, model=str(plain)))
-    (b,) = upstream.ok(dict(job, model=m.path))
+    (a,) = upstream.ok(dict(job, model=str(plain)), fresh=True)
+    (b,) = upstream.ok(dict(job, model=m.path), fresh=True)
     assert a["shape"] == b["shape"] == [len(SENTENCES), 384]
     ea = np.frombuffer(bytes.fromhex(a["embeddings"]), np.float32).reshape(a["shape"])
     eb = np.frombuffer(bytes.fromhex(b["embeddings"]), np.float32).reshape(b["shape"])
