@@ -198,3 +198,28 @@ def test_upstream_rewrap(upstream, tool, keyring, mount, tmp_path, request, alg,
         open(m.file("w.safetensors"), "rb").close()
     serve_and_compare(upstream, tool, keyring, mount, src,
                       {"w.cryptotensors": ("numpy", SPEC["numpy"], r["tensors"])}, new)
+
+
+@pytest.mark.parametrize("alg", ALGS)
+def test_ctfs_tool_on_upstream_files(upstream, tool, tmp_path, request, alg):
+    """ctfs-tool verify, decrypt and rewrap take upstream's files: the
+    export is what was written, and the rewrapped file is read by upstream
+    with the new keys."""
+    seed = expected_seed(request, 1801 + ALGS.index(alg))
+    old = write_keys(tool, tmp_path, alg, "old.json", "--kid", "up")
+    new = write_keys(tool, tmp_path, alg, "new.json", "--kid", "rot")
+    path = tmp_path / "u.cryptotensors"
+    (r,) = upstream.ok({"op": "write", "path": str(path), "spec": SPEC["numpy"], "seed": seed,
+                        "frontend": "numpy", "metadata": METADATA,
+                        "config": {"chunk_size": ODD_CHUNK}, "jwks": load_jwks(old)})
+    tool("verify", "--keys", old, path)
+    tool("decrypt", "--keys", old, path, tmp_path / "plain.safetensors")
+    out = tmp_path / "r.cryptotensors"
+    tool("rewrap", "--keys", old, "--new-keys", new, path, out, "--quiet")
+    plain, up = upstream.ok(
+        {"op": "read", "path": str(tmp_path / "plain.safetensors"), "loader": "safetensors-numpy",
+         "dtypes": dtypes_of(SPEC["numpy"])},
+        {"op": "load", "path": str(out), "provider": "direct", "jwks": load_jwks(new),
+         "api": "load_file-numpy", "dtypes": dtypes_of(SPEC["numpy"])})
+    assert plain["tensors"] == r["tensors"] and plain["metadata"] == METADATA
+    assert up["tensors"] == r["tensors"]
