@@ -299,6 +299,7 @@ def job_embed(job):
     from sentence_transformers import SentenceTransformer
     t1 = time.monotonic()
     torch.manual_seed(0)
+    torch.set_num_threads(1)   # the same reduction order in both processes: bit-exact
     model = SentenceTransformer(job["model"], device="cpu")
     t2 = time.monotonic()
     emb = model.encode(job["sentences"], convert_to_numpy=True, batch_size=len(job["sentences"]))
