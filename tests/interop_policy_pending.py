@@ -14,7 +14,6 @@ runs the cases that already agree. Run it by hand with:
 """
 
 import errno
-import os
 
 import pytest
 

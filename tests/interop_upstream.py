@@ -46,7 +46,6 @@ Jobs:
       sentence-transformers loads DIR and embeds; float32 bytes in hex.
 """
 
-import base64
 import hashlib
 import json
 import os

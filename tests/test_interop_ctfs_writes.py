@@ -9,7 +9,7 @@ import os
 import pytest
 
 import st_load
-from interop import (ALGS, LOADERS, METADATA, ODD_CHUNK, SPEC, UPSTREAM_EMPTY_TORCH,
+from interop import (ALGS, METADATA, ODD_CHUNK, SPEC, UPSTREAM_EMPTY_TORCH,
                      dtypes_of, expected_seed, load_jwks, upstream)  # noqa: F401 (fixture)
 
 # every way upstream can be handed keys, and the APIs that read

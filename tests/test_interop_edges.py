@@ -5,13 +5,10 @@ differs, why, and what ctfs does about it."""
 import base64
 import errno
 import json
-import os
-
-import pytest
 
 import ct_forge
 import st_load
-from interop import SPEC, dtypes_of, expected_seed, load_jwks, upstream  # noqa: F401
+from interop import SPEC, expected_seed, load_jwks, upstream  # noqa: F401
 
 
 def keygen(tool, tmp_path, name="keys.json", alg="aes256gcm", *extra):
