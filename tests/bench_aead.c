@@ -1,7 +1,7 @@
 /* Single-core throughput of the AEAD layer on 2 MiB messages (the default
  * CryptoTensors v2 chunk). Not a test: `tests/bench_aead [seconds]`. */
-#include "aead.h"
-#include "secmem.h"
+#include "crypto/aead.h"
+#include "crypto/secmem.h"
 #include "util.h"
 
 #include <stdio.h>

@@ -16,9 +16,11 @@
 #include <sodium.h>
 #include <zlib.h>
 
-#include "gzindex.h"
-#include "secmem.h"
-#include "tgsp.h"
+#include "archive/gzindex.h"
+#include "crypto/secmem.h"
+#include "tgsp/build.h"
+#include "tgsp/payload.h"
+#include "tgsp/tgsp.h"
 #include "util.h"
 
 #define MiB (1u << 20)

@@ -25,7 +25,7 @@
 
 #include <sodium.h>
 
-#include "b64.h"
+#include "codec/hex.h"
 #include "pq/mldsa65.h"
 #include "pq/mlkem768.h"
 

@@ -3,7 +3,7 @@
 #include <pthread.h>
 #include <string.h>
 
-#include "chunk_cache.h"
+#include "ct/chunk_cache.h"
 #include "tap.h"
 
 static struct ctfs_cache_entry *put_chunk(struct ctfs_cache *c, uint64_t uid, uint64_t chunk,

@@ -7,8 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cryptotensors.h"
-#include "secmem.h"
+#include "ct/crypto_entries.h"
+#include "crypto/secmem.h"
 #include "tap.h"
 
 /* One tensor "t" of 100000 U8 bytes with the given crypto entries. */

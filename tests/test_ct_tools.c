@@ -11,14 +11,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "ct_export.h"
-#include "ct_rewrap.h"
-#include "ct_verify.h"
-#include "jwk.h"
-#include "secmem.h"
+#include "ct/export.h"
+#include "ct/rewrap.h"
+#include "ct/verify.h"
+#include "keys/jwk.h"
+#include "crypto/secmem.h"
 #include "tap.h"
 #include "util.h"
-#include "workpool.h"
+#include "sys/workpool.h"
 
 /* ---- the pool ------------------------------------------------------------------ */
 

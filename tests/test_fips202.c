@@ -6,7 +6,7 @@
 
 #include <openssl/evp.h>
 
-#include "b64.h"
+#include "codec/hex.h"
 #include "pq/fips202.h"
 #include "tap.h"
 

@@ -12,8 +12,8 @@
 #include <cjson/cJSON.h>
 #include <sodium.h>
 
-#include "header_json.h"
-#include "safetensors.h"
+#include "safetensors/header_json.h"
+#include "safetensors/safetensors.h"
 #include "tap.h"
 #include "util.h"
 #include "vectors.h"

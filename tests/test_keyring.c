@@ -7,8 +7,8 @@
 #include <keyutils.h>
 #include <sodium.h>
 
-#include "keyring.h"
-#include "secmem.h"
+#include "keys/keyring.h"
+#include "crypto/secmem.h"
 #include "tap.h"
 
 struct seen {

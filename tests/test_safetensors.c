@@ -10,7 +10,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "safetensors.h"
+#include "safetensors/safetensors.h"
 #include "tap.h"
 #include "util.h"
 #include "vectors.h"

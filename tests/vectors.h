@@ -12,7 +12,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "b64.h"
+#include "codec/hex.h"
 #include "tap.h"
 #include "util.h"
 

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "ct_export.h"
+#include "ct/export.h"
 #include "tool.h"
 
 /* Plaintext weights are what the format protects: owner-only by default. */

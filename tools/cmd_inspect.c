@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cryptotensors.h"
-#include "dtype.h"
-#include "policy.h"
+#include "ct/crypto_entries.h"
+#include "safetensors/dtype.h"
+#include "policy/policy.h"
 #include "tool.h"
 
 static void help(FILE *out)

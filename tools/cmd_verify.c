@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ct_verify.h"
-#include "policy.h"
+#include "ct/verify.h"
+#include "policy/policy.h"
 #include "tool.h"
 
 static void help(FILE *out)

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "keyring.h"
+#include "keys/keyring.h"
 #include "tool.h"
 
 const struct ctfs_jwk *tool_pick_key(const struct ctfs_jwk *set, size_t n, enum ctfs_kty kty,

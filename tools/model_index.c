@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "safetensors.h"
+#include "safetensors/safetensors.h"
 #include "tool.h"
 #include "util.h"
 

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "tool.h"
-#include "utf8.h"
+#include "codec/utf8.h"
 #include "util.h"
 
 #define POLICY_MAX (1u << 20)

@@ -6,7 +6,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "tgsp.h"
+#include "tgsp/build.h"
+#include "tgsp/tgsp.h"
 
 int tgsp_keygen(int argc, char **argv);
 int tgsp_build(int argc, char **argv);

@@ -13,8 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "atomic_file.h"
-#include "copy_range.h"
+#include "sys/atomic_file.h"
+#include "sys/copy_range.h"
 #include "tool.h"
 #include "util.h"
 

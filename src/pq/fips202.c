@@ -1,4 +1,4 @@
-#include "fips202.h"
+#include "pq/fips202.h"
 
 #include <assert.h>
 #include <string.h>

@@ -2,15 +2,15 @@
  * 6-8). The matrix and vectors live in one heap work area per call (about
  * 80 KiB, too much for the stack of a FUSE worker thread); the signing and
  * key generation areas are wiped before they are freed. */
-#include "mldsa65.h"
+#include "pq/mldsa65.h"
 
 #include <errno.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "fips202.h"
-#include "mldsa_internal.h"
+#include "pq/fips202.h"
+#include "pq/mldsa_internal.h"
 
 /* IntegerToBytes(kappa + r, 2) must not wrap; reaching this takes about
  * 13000 rejections, which a key made by KeyGen never needs. */

@@ -1,7 +1,7 @@
 /* ML-DSA-65 byte encodings: keys, signatures and w1 (FIPS 204 7.1, 7.2).
  * Packing is branch-free; only the hint decoder, which reads a public
  * signature, branches on its input. */
-#include "mldsa_internal.h"
+#include "pq/mldsa_internal.h"
 
 #include <errno.h>
 #include <string.h>

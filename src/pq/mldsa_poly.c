@@ -1,7 +1,7 @@
 /* ML-DSA-65 arithmetic: Montgomery reduction, the NTT, rounding and hints.
  * No branch and no table index depends on a coefficient value, except in
  * UseHint, which only ever sees public data. */
-#include "mldsa_internal.h"
+#include "pq/mldsa_internal.h"
 
 #define QINV 58728449		/* q^-1 mod 2^32 */
 #define INVNTT_F 41978		/* 2^64 / 256 mod q: 256^-1, in and out of Montgomery form */

@@ -4,12 +4,12 @@
  * reveals which candidates were thrown away, never the value of one that is
  * kept (accepted candidates are uniform over the accepted set whatever the
  * pattern), which is the leak FIPS 204 accepts for these loops. */
-#include "mldsa_internal.h"
+#include "pq/mldsa_internal.h"
 
 #include <sodium.h>
 #include <string.h>
 
-#include "fips202.h"
+#include "pq/fips202.h"
 
 /* RejNTTPoly (Alg. 30): three bytes per candidate, 23 bits, kept if < q. */
 static void rej_ntt_poly(struct mldsa_poly *a, const uint8_t seed[MLDSA_SEED_BYTES + 2])

@@ -1,12 +1,12 @@
-#include "mlkem768.h"
+#include "pq/mlkem768.h"
 
 #include <errno.h>
 #include <string.h>
 
 #include <sodium.h>
 
-#include "fips202.h"
-#include "mlkem_kpke.h"
+#include "pq/fips202.h"
+#include "pq/mlkem_kpke.h"
 
 _Static_assert(KPKE_EK_BYTES == CTFS_MLKEM768_PK_BYTES, "ek size");
 _Static_assert(KPKE_CT_BYTES == CTFS_MLKEM768_CT_BYTES, "ct size");

@@ -1,10 +1,10 @@
-#include "mlkem_kpke.h"
+#include "pq/mlkem_kpke.h"
 
 #include <string.h>
 
 #include <sodium.h>
 
-#include "mlkem_sample.h"
+#include "pq/mlkem_sample.h"
 
 void ctfs_mlkem_matrix_entry(struct mlkem_poly *a, const uint8_t rho[32],
 			     unsigned int row, unsigned int col)

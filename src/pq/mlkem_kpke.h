@@ -5,7 +5,7 @@
 
 #include <stdint.h>
 
-#include "mlkem_poly.h"
+#include "pq/mlkem_poly.h"
 
 #define MLKEM768_K 3
 #define MLKEM768_DU 10

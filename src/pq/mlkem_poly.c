@@ -1,4 +1,4 @@
-#include "mlkem_poly.h"
+#include "pq/mlkem_poly.h"
 
 #include <sodium.h>
 

@@ -1,8 +1,8 @@
-#include "mlkem_sample.h"
+#include "pq/mlkem_sample.h"
 
 #include <sodium.h>
 
-#include "fips202.h"
+#include "pq/fips202.h"
 
 size_t ctfs_mlkem_sample_ntt(struct mlkem_poly *a, const uint8_t rho[32], uint8_t x, uint8_t y)
 {

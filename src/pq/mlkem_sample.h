@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "mlkem_poly.h"
+#include "pq/mlkem_poly.h"
 
 /* SampleNTT(rho || x || y) by rejection from SHAKE128, drawing as many
  * blocks as it takes. Works on public data only (the matrix seed), so it

@@ -1,0 +1,407 @@
+#include "keys/jwk.h"
+#include "crypto/aead.h"
+#include "codec/base64.h"
+#include "crypto/secmem.h"
+#include "crypto/curve25519.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <cjson/cJSON.h>
+#include <sodium.h>
+
+#define OKP_LEN 32
+
+/* The string member `name` of o: NULL if absent; -EINVAL if it is not a
+ * string or appears twice (two "k" could mean two different keys). */
+static int member_string(const cJSON *o, const char *name, cJSON **out,
+			 size_t idx, char *err, size_t errlen)
+{
+	cJSON *it;
+
+	*out = NULL;
+	cJSON_ArrayForEach(it, o) {
+		if (!it->string || strcmp(it->string, name))
+			continue;
+		if (*out || !cJSON_IsString(it) || !it->valuestring) {
+			ctfs_seterr(err, errlen, "key %zu: member \"%s\" is %s", idx, name,
+				    *out ? "repeated" : "not a string");
+			return -EINVAL;
+		}
+		*out = it;
+	}
+	return 0;
+}
+
+static int dup_member(const cJSON *o, const char *name, char **out, size_t idx,
+		      char *err, size_t errlen)
+{
+	cJSON *it;
+	int rc = member_string(o, name, &it, idx, err, errlen);
+
+	if (rc || !it)
+		return rc;
+	*out = strdup(it->valuestring);
+	return *out ? 0 : -ENOMEM;
+}
+
+/* Decode a base64 member into fresh secure memory, then wipe the parsed
+ * text so the tree does not keep a second copy of the secret. */
+static int decode_secret(cJSON *it, struct ctfs_jwk *k, size_t idx, char *err, size_t errlen)
+{
+	size_t slen = strlen(it->valuestring);
+	size_t cap = ctfs_b64_decoded_max(slen);
+	int rc;
+
+	/* Every key we take is 32 bytes at most; do not lock pages for more. */
+	if (cap > 64) {
+		sodium_memzero(it->valuestring, slen);
+		ctfs_seterr(err, errlen, "key %zu: secret \"%s\" is too long", idx, it->string);
+		return -EINVAL;
+	}
+	k->secret = ctfs_secure_alloc(cap ? cap : 1);
+	if (!k->secret)
+		return -ENOMEM;
+	k->secret_len = cap;
+	rc = ctfs_b64_decode(it->valuestring, slen, k->secret, &k->secret_len);
+	sodium_memzero(it->valuestring, slen);
+	if (rc)
+		ctfs_seterr(err, errlen, "key %zu: secret \"%s\" is not base64", idx, it->string);
+	return rc;
+}
+
+static int parse_oct(const cJSON *o, struct ctfs_jwk *k, size_t idx, char *err, size_t errlen)
+{
+	cJSON *kv;
+	enum ctfs_alg alg;
+	size_t want = 0;
+	int rc;
+
+	if (k->alg) {
+		if (ctfs_alg_parse(k->alg, &alg)) {
+			ctfs_seterr(err, errlen, "key %zu: unsupported oct alg \"%s\"", idx, k->alg);
+			return -EINVAL;
+		}
+		want = ctfs_alg_key_len(alg);
+	}
+	rc = member_string(o, "k", &kv, idx, err, errlen);
+	if (rc || !kv)
+		return rc;	/* a key without its secret, as in __crypto_keys__ */
+	rc = decode_secret(kv, k, idx, err, errlen);
+	if (rc)
+		return rc;
+	if (want ? k->secret_len != want : k->secret_len != 16 && k->secret_len != 32) {
+		ctfs_seterr(err, errlen, "key %zu: oct key is %zu bytes, want %s", idx,
+			    k->secret_len, want == 16 ? "16" : want ? "32" : "16 or 32");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int parse_okp(const cJSON *o, struct ctfs_jwk *k, size_t idx, char *err, size_t errlen)
+{
+	cJSON *crv, *x, *d;
+	uint8_t derived[OKP_LEN];
+	size_t xlen = sizeof(k->pub);
+	int rc;
+
+	if (k->alg && strcasecmp(k->alg, "ed25519") && strcasecmp(k->alg, "eddsa")) {
+		ctfs_seterr(err, errlen, "key %zu: unsupported okp alg \"%s\"", idx, k->alg);
+		return -EINVAL;
+	}
+	rc = member_string(o, "crv", &crv, idx, err, errlen);
+	if (!rc)
+		rc = member_string(o, "x", &x, idx, err, errlen);
+	if (!rc)
+		rc = member_string(o, "d", &d, idx, err, errlen);
+	if (rc)
+		return rc;
+	if (crv && strcasecmp(crv->valuestring, "ed25519")) {
+		ctfs_seterr(err, errlen, "key %zu: unsupported okp curve \"%s\"", idx,
+			    crv->valuestring);
+		return -EINVAL;
+	}
+	if (!x && !d) {
+		ctfs_seterr(err, errlen, "key %zu: okp key has neither x nor d", idx);
+		return -EINVAL;
+	}
+	if (x) {
+		if (ctfs_b64_decode(x->valuestring, strlen(x->valuestring), k->pub, &xlen) ||
+		    xlen != OKP_LEN) {
+			ctfs_seterr(err, errlen, "key %zu: okp x is not 32 bytes of base64", idx);
+			return -EINVAL;
+		}
+		k->has_pub = true;
+	}
+	if (!d)
+		return 0;
+	rc = decode_secret(d, k, idx, err, errlen);
+	if (rc)
+		return rc;
+	if (k->secret_len != OKP_LEN) {
+		ctfs_seterr(err, errlen, "key %zu: okp d is %zu bytes, want 32", idx, k->secret_len);
+		return -EINVAL;
+	}
+	rc = ctfs_ed25519_pub_from_seed(derived, k->secret);
+	if (rc)
+		return rc;
+	if (k->has_pub && sodium_memcmp(derived, k->pub, OKP_LEN)) {
+		ctfs_seterr(err, errlen, "key %zu: okp x does not belong to d", idx);
+		return -EINVAL;
+	}
+	memcpy(k->pub, derived, OKP_LEN);
+	k->has_pub = true;
+	return 0;
+}
+
+static int parse_key(const cJSON *o, struct ctfs_jwk *k, size_t idx, char *err, size_t errlen)
+{
+	cJSON *kty;
+	int rc;
+
+	if (!cJSON_IsObject(o)) {
+		ctfs_seterr(err, errlen, "key %zu: not a JSON object", idx);
+		return -EINVAL;
+	}
+	rc = member_string(o, "kty", &kty, idx, err, errlen);
+	if (rc)
+		return rc;
+	if (!kty) {
+		ctfs_seterr(err, errlen, "key %zu: no \"kty\"", idx);
+		return -EINVAL;
+	}
+	if (!strcasecmp(kty->valuestring, "oct")) {
+		k->kty = CTFS_KTY_OCT;
+	} else if (!strcasecmp(kty->valuestring, "okp")) {
+		k->kty = CTFS_KTY_OKP;
+	} else {
+		ctfs_seterr(err, errlen, "key %zu: unsupported kty \"%s\"", idx, kty->valuestring);
+		return -EINVAL;
+	}
+	rc = dup_member(o, "kid", &k->kid, idx, err, errlen);
+	if (!rc)
+		rc = dup_member(o, "jku", &k->jku, idx, err, errlen);
+	if (!rc)
+		rc = dup_member(o, "alg", &k->alg, idx, err, errlen);
+	if (rc)
+		return rc;
+	return k->kty == CTFS_KTY_OCT ? parse_oct(o, k, idx, err, errlen)
+				      : parse_okp(o, k, idx, err, errlen);
+}
+
+/* The whole text must be one JSON value, give or take whitespace. */
+static cJSON *parse_whole(const char *text, size_t len)
+{
+	const char *end = NULL;
+	cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+
+	if (!root)
+		return NULL;
+	while (end < text + len && *end && strchr(" \t\r\n", *end))
+		end++;
+	if (end != text + len) {
+		cJSON_Delete(root);
+		return NULL;
+	}
+	return root;
+}
+
+int ctfs_jwk_parse_set(const char *text, size_t len, struct ctfs_jwk **keys, size_t *n,
+		       char *err, size_t errlen)
+{
+	const cJSON *list, *it;
+	struct ctfs_jwk *out = NULL;
+	size_t count = 0, i = 0;
+	cJSON *root;
+	int rc = 0;
+
+	*keys = NULL;
+	*n = 0;
+	root = parse_whole(text, len);
+	if (!root || !cJSON_IsObject(root)) {
+		ctfs_seterr(err, errlen, root ? "not a JSON object" : "not valid JSON");
+		cJSON_Delete(root);
+		return -EINVAL;
+	}
+	list = cJSON_GetObjectItemCaseSensitive(root, "keys");
+	if (list && !cJSON_IsArray(list)) {
+		ctfs_seterr(err, errlen, "\"keys\" is not an array");
+		rc = -EINVAL;
+		goto out;
+	}
+	count = list ? (size_t)cJSON_GetArraySize(list) : 1;
+	if (count) {
+		out = calloc(count, sizeof(*out));
+		if (!out) {
+			rc = -ENOMEM;
+			goto out;
+		}
+	}
+	if (!list) {
+		rc = parse_key(root, &out[0], 0, err, errlen);
+		i = 1;
+	} else {
+		cJSON_ArrayForEach(it, list) {
+			rc = parse_key(it, &out[i], i, err, errlen);
+			i++;
+			if (rc)
+				break;
+		}
+	}
+	if (rc) {
+		ctfs_jwk_free_set(out, i);
+		goto out;
+	}
+	*keys = out;
+	*n = count;
+out:
+	cJSON_Delete(root);
+	return rc;
+}
+
+void ctfs_jwk_clear(struct ctfs_jwk *k)
+{
+	free(k->kid);
+	free(k->jku);
+	free(k->alg);
+	ctfs_secure_free(k->secret);
+	sodium_memzero(k, sizeof(*k));
+}
+
+void ctfs_jwk_free_set(struct ctfs_jwk *keys, size_t n)
+{
+	if (!keys)
+		return;
+	for (size_t i = 0; i < n; i++)
+		ctfs_jwk_clear(&keys[i]);
+	free(keys);
+}
+
+const struct ctfs_jwk *ctfs_jwk_find(const struct ctfs_jwk *keys, size_t n, enum ctfs_kty kty,
+				     const char *kid)
+{
+	const struct ctfs_jwk *found = NULL;
+
+	for (size_t i = 0; i < n; i++) {
+		if (keys[i].kty != kty)
+			continue;
+		if (kid) {
+			if (keys[i].kid && !strcmp(keys[i].kid, kid))
+				return &keys[i];
+		} else {
+			if (found)
+				return NULL;
+			found = &keys[i];
+		}
+	}
+	return found;
+}
+
+static int put_json_string(struct ctfs_buf *b, const char *s)
+{
+	int rc = ctfs_buf_putc(b, '"');
+
+	for (; !rc && *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			rc = ctfs_buf_printf(b, "\\%c", c);
+		else if (c < 0x20)
+			rc = ctfs_buf_printf(b, "\\u%04x", c);
+		else
+			rc = ctfs_buf_putc(b, (char)c);
+	}
+	return rc ? rc : ctfs_buf_putc(b, '"');
+}
+
+static int put_member(struct ctfs_buf *b, const char *name, const char *value)
+{
+	int rc;
+
+	if (!value)
+		return 0;
+	rc = ctfs_buf_printf(b, ",\"%s\":", name);
+	return rc ? rc : put_json_string(b, value);
+}
+
+int ctfs_jwk_to_json(const struct ctfs_jwk *k, bool include_private, struct ctfs_buf *out)
+{
+	bool okp = k->kty == CTFS_KTY_OKP;
+	bool secret = include_private && k->secret;
+	int rc;
+
+	if (k->kty != CTFS_KTY_OCT && !okp)
+		return -EINVAL;
+	rc = ctfs_buf_puts(out, okp ? "{\"kty\":\"okp\"" : "{\"kty\":\"oct\"");
+	if (!rc)
+		rc = put_member(out, "alg", k->alg);
+	if (!rc)
+		rc = put_member(out, "kid", k->kid);
+	if (!rc)
+		rc = put_member(out, "jku", k->jku);
+	if (!rc && okp && k->has_pub) {
+		rc = ctfs_buf_puts(out, ",\"x\":\"");
+		if (!rc)
+			rc = ctfs_b64_encode(k->pub, sizeof(k->pub), out);
+		if (!rc)
+			rc = ctfs_buf_putc(out, '"');
+	}
+	if (rc || !secret)
+		return rc ? rc : ctfs_buf_puts(out, "}");
+	/* Room for the rest up front: growing later would free a copy of it. */
+	rc = ctfs_buf_reserve(out, sizeof(",\"k\":\"\"}") + ctfs_b64_encoded_len(k->secret_len));
+	if (!rc)
+		rc = ctfs_buf_puts(out, okp ? ",\"d\":\"" : ",\"k\":\"");
+	if (!rc)
+		rc = ctfs_b64_encode(k->secret, k->secret_len, out);
+	if (!rc)
+		rc = ctfs_buf_puts(out, "\"}");
+	return rc;
+}
+
+static int generate_secret(struct ctfs_jwk *k, size_t len)
+{
+	k->secret = ctfs_secure_alloc(len);
+	if (!k->secret)
+		return -ENOMEM;
+	randombytes_buf(k->secret, len);
+	k->secret_len = len;
+	return 0;
+}
+
+int ctfs_jwk_generate(struct ctfs_jwk *k, enum ctfs_kty kty, const char *alg, const char *kid)
+{
+	enum ctfs_alg a;
+	int rc;
+
+	memset(k, 0, sizeof(*k));
+	k->kty = kty;
+	if (sodium_init() < 0)
+		return -EIO;
+	if (kty == CTFS_KTY_OCT) {
+		if (ctfs_alg_parse(alg, &a))
+			return -EINVAL;
+		k->alg = strdup(ctfs_alg_name(a));
+		rc = k->alg ? generate_secret(k, ctfs_alg_key_len(a)) : -ENOMEM;
+	} else if (kty == CTFS_KTY_OKP) {
+		if (alg && strcasecmp(alg, "ed25519"))
+			return -EINVAL;
+		k->alg = strdup("ed25519");
+		rc = k->alg ? generate_secret(k, OKP_LEN) : -ENOMEM;
+		if (!rc)
+			rc = ctfs_ed25519_pub_from_seed(k->pub, k->secret);
+		k->has_pub = !rc;
+	} else {
+		return -EINVAL;
+	}
+	if (!rc && kid) {
+		k->kid = strdup(kid);
+		if (!k->kid)
+			rc = -ENOMEM;
+	}
+	if (rc)
+		ctfs_jwk_clear(k);
+	return rc;
+}

@@ -1,0 +1,23 @@
+/* Where master and verification keys come from: the kernel keyring (the
+ * daemon) or a JWK set loaded by ctfs-tool. Keys are found by kid. */
+#ifndef CTFS_KEYPROV_H
+#define CTFS_KEYPROV_H
+
+#include <keyutils.h>
+#include <stddef.h>
+
+#include "keys/jwk.h"
+
+struct ctfs_keyprov {
+	/* Fill *out (caller clears it with ctfs_jwk_clear); -ENOKEY when absent. */
+	int (*get)(const struct ctfs_keyprov *kp, enum ctfs_kty kty, const char *kid,
+		   struct ctfs_jwk *out, char *err, size_t errlen);
+	key_serial_t ring;             /* keyring provider */
+	const struct ctfs_jwk *keys;   /* JWK-set provider */
+	size_t n_keys;
+};
+
+void ctfs_keyprov_keyring(struct ctfs_keyprov *kp, key_serial_t ring);
+void ctfs_keyprov_jwks(struct ctfs_keyprov *kp, const struct ctfs_jwk *keys, size_t n);
+
+#endif
