@@ -13,6 +13,7 @@ import threading
 
 import pytest
 
+import ctfs_seed
 from conftest import HERE, IN_CI, need
 
 HELPER = os.path.join(HERE, "interop_upstream.py")
@@ -144,10 +145,12 @@ def dtypes_of(spec):
     return {name: dtype for name, dtype, _ in spec}
 
 
-def expected_seed(request, default):
-    """Randomised data takes a seed: CTFS_SEED replays a run; printed."""
-    seed = int(os.environ.get("CTFS_SEED", default))
-    print("seed %d (CTFS_SEED=%d replays it) for %s" % (seed, seed, request.node.name))
+def expected_seed(request, label):
+    """The seed of a test's data, drawn from the run's seed (CTFS_SEED,
+    tests/ctfs_seed.py) so that a failure replays; printed."""
+    seed = ctfs_seed.rng("interop:%s:%s" % (request.node.name, label)).randrange(2**32)
+    print("data seed %d for %s (run seed %d: CTFS_SEED=%d replays it)" % (
+        seed, request.node.name, ctfs_seed.SEED, ctfs_seed.SEED))
     return seed
 
 

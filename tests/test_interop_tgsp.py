@@ -12,12 +12,13 @@ import subprocess
 
 import pytest
 
+import ctfs_seed
 import tgsp_reference as ref
 from interop import upstream  # noqa: F401 (fixture)
 from test_pq_noble import noble_pkg, noble, noble_dsa  # noqa: F401 (fixtures)
 from test_tgsp import Keys, refusal
 
-FILES = {"config.json": b'{"model_type":"demo"}\n', "model.safetensors": os.urandom(1000),
+FILES = {"config.json": b'{"model_type":"demo"}\n', "model.safetensors": ctfs_seed.randbytes(1000),
          "sub/tok.txt": b"hello"}
 
 
@@ -29,7 +30,7 @@ def keys(tmp_path, noble, noble_dsa):  # noqa: F811
 def package(manifest_bytes, k, kem, dsa):
     """A complete, signed package around the given manifest bytes
     (tgsp_reference.sections, with the manifest taken as it is)."""
-    dek, nonce_base = os.urandom(32), os.urandom(12)
+    dek, nonce_base = ctfs_seed.randbytes(32), ctfs_seed.randbytes(12)
     rcp = ref.canonical([ref.wrap_dek(dek, k.epub, "rid", kem)])
     hashes = {"manifest": ref.sha256_hex(manifest_bytes), "recipients": ref.sha256_hex(rcp)}
     payload = b"".join(ref.encrypt_frames(ref.make_gzip(ref.make_tar(FILES)), dek, nonce_base,
