@@ -211,3 +211,45 @@ def test_rewrap_outputs(upstream, tool, tmp_path, request, mode):
                              "jwks": [dict(old_j[0], kid=want[0]["kid"]), want[1]],
                              "api": "safe_open-numpy"})
         assert "error" in r, r
+
+
+def test_key_selection_and_sources(upstream, tool, keyring, tmp_path, request):
+    """--enc-kid/--sign-kid pick keys from a set holding several; --keyring
+    takes them from the kernel keyring; --alg names the key's algorithm;
+    --exclude, --threads and --force on a directory. Upstream reads each
+    result with the keys that were picked."""
+    seed = expected_seed(request, 2901)
+    a = keygen(tool, tmp_path / "a.json", "aes128gcm", "--kid", "a")
+    b = keygen(tool, tmp_path / "b.json", "chacha20poly1305", "--kid", "b")
+    both = tmp_path / "both.json"
+    both.write_text(json.dumps({"keys": load_jwks(a) + load_jwks(b)}))
+    src = tmp_path / "m.safetensors"
+    written = plain_model(upstream, src, seed)
+    # a master key of one set, the signer of the other
+    out = tmp_path / "sel.cryptotensors"
+    tool("encrypt", src, out, "--keys", both, "--enc-kid", "b-enc", "--sign-kid", "a-sign",
+         "--alg", "chacha20poly1305", "--threads", "1", "--quiet")
+    ck, _ = crypto_keys(out)
+    assert (ck["enc"]["kid"], ck["enc"]["alg"], ck["sign"]["kid"]) == \
+        ("b-enc", "chacha20poly1305", "a-sign")
+    picked = [load_jwks(b)[0], load_jwks(a)[1]]
+    upstream_reads(upstream, out, picked, written, provider="env")
+    # both keys from the kernel keyring
+    tool("key", "add", "--keyring", keyring, "--with-private", a)
+    out = tmp_path / "ring.cryptotensors"
+    tool("encrypt", src, out, "--keyring", keyring, "--enc-kid", "a-enc", "--sign-kid", "a-sign",
+         "--quiet")
+    upstream_reads(upstream, out, load_jwks(a), written, provider="direct-files",
+                   api="safe_open-numpy")
+    # a directory: --exclude leaves a file out; --force replaces the output
+    model = tmp_path / "model"
+    model.mkdir()
+    plain_model(upstream, model / "model.safetensors", seed)
+    (model / "notes.txt").write_text("left out")
+    (model / "config.json").write_text("{}")
+    dst = tmp_path / "enc"
+    dst.mkdir()
+    (dst / "stale").write_text("replaced")
+    tool("encrypt", model, dst, "--keys", a, "--exclude", "*.txt", "--force", "--quiet")
+    assert sorted(os.listdir(dst)) == ["config.json", "model.safetensors"]
+    upstream_reads(upstream, dst / "model.safetensors", load_jwks(a), written)
