@@ -33,6 +33,7 @@ struct options {
 	char *keyring;
 	char *cache_size;
 	char *readahead;
+	char *header_cache;
 	char *tgsp_trust;
 	char *fleet;
 	char *unbound_keys;
@@ -50,6 +51,7 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("keyring=%s", keyring),
 	OPT("cache_size=%s", cache_size),
 	OPT("readahead=%s", readahead),
+	OPT("header_cache=%s", header_cache),
 	OPT("tgsp_trust=%s", tgsp_trust),
 	OPT("fleet=%s", fleet),
 	OPT("unbound_keys=%s", unbound_keys),
@@ -77,6 +79,8 @@ static void usage(const char *prog)
 	       "    -o cache_size=SIZE     decrypted chunk cache, locked in memory (default %s;\n"
 	       "                           suffixes K, M, G)\n"
 	       "    -o readahead=SIZE      kernel readahead for the mount (default %s)\n"
+	       "    -o header_cache=SIZE   memory for parsed headers and TGSP indexes of files\n"
+	       "                           no open handle uses (default %uM; LRU beyond it)\n"
 	       "    -o tgsp_trust=FILE|DIR trusted TGSP signer public key(s) (*.pub, *.json);\n"
 	       "                           keyring keys ctfs:tgsp-signer:<key_id> are trusted too\n"
 	       "    -o fleet=ID            fleet identity for TGSP packages' target_fleet\n"
@@ -94,7 +98,7 @@ static void usage(const char *prog)
 	       "                           per-chunk digests (ctfs.plain_sha256)\n"
 	       "    -o allow_other,uid=N,gid=N,umask=M   as for other FUSE file systems\n"
 	       "    -f                     stay in the foreground, log to stderr\n\n",
-	       prog, DEFAULT_CACHE, DEFAULT_READAHEAD);
+	       prog, DEFAULT_CACHE, DEFAULT_READAHEAD, CTFS_VIEW_HEADER_CACHE_DEFAULT >> 20);
 }
 
 /* The first positional argument is SOURCE; the rest go to FUSE. */
@@ -183,67 +187,54 @@ static size_t fit_memlock(size_t cache)
 	return fit;
 }
 
-static int setup_trust(struct ctfs_mount *mt, const struct options *o)
+/* unbound_keys=, trust=, crl=, revoked=, rollback_db=, require_digests. */
+static int trust_opts(const struct options *o, struct ctfs_view_opts *vo)
 {
-	struct ctfs_trust_opts t = {
-		.trust = o->trust, .revoked = o->revoked, .rollback_db = o->rollback_db,
-		.require_digests = o->require_digests,
-	};
-	char err[512] = "";
-	int rc;
-
+	if (o->unbound_keys && !strcmp(o->unbound_keys, "warn")) {
+		vo->unbound = CTFS_UNBOUND_WARN;
+	} else if (o->unbound_keys && strcmp(o->unbound_keys, "refuse")) {
+		fprintf(stderr, "ctfs: unbound_keys is 'refuse' or 'warn'\n");
+		return -EINVAL;
+	}
 	if (o->crl && strcmp(o->crl, "require")) {
 		fprintf(stderr, "ctfs: crl takes only 'require'\n");
 		return -EINVAL;
 	}
-	t.crl_require = o->crl != NULL;
-	rc = ctfs_trust_init(&mt->trust, &t, err, sizeof(err));
-	if (rc) {
-		fprintf(stderr, "ctfs: %s\n", err);
-		return rc;
-	}
-	mt->keys.trust = &mt->trust;
+	vo->trust = (struct ctfs_trust_opts){
+		.trust = o->trust, .crl_require = o->crl != NULL, .revoked = o->revoked,
+		.rollback_db = o->rollback_db, .require_digests = o->require_digests,
+	};
 	return 0;
 }
 
 static int setup(struct ctfs_mount *mt, const struct options *o)
 {
-	key_serial_t ring;
-	size_t cache;
+	struct ctfs_view_opts vo = {
+		.source = o->source, .tgsp_trust = o->tgsp_trust, .fleet = o->fleet,
+		.header_cache = CTFS_VIEW_HEADER_CACHE_DEFAULT,
+	};
+	char err[512] = "";
 	int rc;
 
-	if (parse_size(o->cache_size ? o->cache_size : DEFAULT_CACHE, &cache) ||
-	    parse_size(o->readahead ? o->readahead : DEFAULT_READAHEAD, &mt->readahead)) {
-		fprintf(stderr, "ctfs: bad cache_size or readahead\n");
+	if (parse_size(o->cache_size ? o->cache_size : DEFAULT_CACHE, &vo.cache_size) ||
+	    parse_size(o->readahead ? o->readahead : DEFAULT_READAHEAD, &mt->readahead) ||
+	    (o->header_cache && parse_size(o->header_cache, &vo.header_cache))) {
+		fprintf(stderr, "ctfs: bad cache_size, readahead or header_cache\n");
 		return -EINVAL;
 	}
-	rc = ctfs_keyring_resolve(o->keyring ? o->keyring : "@u", &ring);
+	rc = ctfs_keyring_resolve(o->keyring ? o->keyring : "@u", &vo.ring);
 	if (rc) {
 		fprintf(stderr, "ctfs: cannot find keyring '%s': %s\n",
 			o->keyring ? o->keyring : "@u", strerror(-rc));
 		return rc;
 	}
-	ctfs_keyprov_keyring(&mt->keys, ring);
-	rc = setup_trust(mt, o);
+	rc = trust_opts(o, &vo);
 	if (rc)
 		return rc;
-	if (o->unbound_keys && !strcmp(o->unbound_keys, "warn")) {
-		mt->keys.unbound = CTFS_UNBOUND_WARN;
-	} else if (o->unbound_keys && strcmp(o->unbound_keys, "refuse")) {
-		fprintf(stderr, "ctfs: unbound_keys is 'refuse' or 'warn'\n");
-		return -EINVAL;
-	}
-	mt->source = realpath(o->source, NULL);
-	mt->src_fd = mt->source ? open(mt->source, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-	if (mt->src_fd < 0) {
-		fprintf(stderr, "ctfs: cannot open source directory '%s': %m\n", o->source);
-		return -errno;
-	}
-	rc = ctfs_cache_new(fit_memlock(cache), &mt->cache);
-	if (!rc)
-		rc = ctfs_files_new(&mt->files);
-	if (!rc)
-		rc = ctfs_tgspv_new(o->tgsp_trust, o->fleet, ring, &mt->tgsp);
+	vo.cache_size = fit_memlock(vo.cache_size);
+	rc = ctfs_view_new(&vo, &mt->view, err, sizeof(err));
+	if (rc)
+		fprintf(stderr, "ctfs: %s\n", err);
 	return rc;
 }
 
@@ -258,23 +249,13 @@ static int add_fsname(struct fuse_args *args, const char *source)
 	return fuse_opt_add_arg(args, opt);
 }
 
-static void teardown(struct ctfs_mount *mt)
-{
-	if (mt->keys.trust)
-		ctfs_trust_destroy(&mt->trust);
-	ctfs_tgspv_free(mt->tgsp);
-	ctfs_files_free(mt, mt->files);
-	ctfs_cache_free(mt->cache);
-	if (mt->src_fd >= 0)
-		close(mt->src_fd);
-	free(mt->source);
-}
 
 /* With a revocation list, SIGHUP reloads it instead of ending the mount, as
  * daemons do with their configuration: the handler only posts a semaphore
  * (async-signal-safe); a thread reloads and logs, so the new list is in
  * force from the log line on (and at the latest at the next open). */
-static struct ctfs_trust *hup_trust;
+static struct ctfs_view *hup_view;
+static const char *hup_path;
 static sem_t hup_sem;
 static pthread_t hup_thread;
 static atomic_bool hup_stop;
@@ -283,7 +264,7 @@ static bool hup_started;
 static void on_hup(int sig)
 {
 	(void)sig;
-	ctfs_trust_request_reload(hup_trust);
+	ctfs_view_request_reload(hup_view);
 	sem_post(&hup_sem);
 }
 
@@ -298,25 +279,26 @@ static void *hup_main(void *arg)
 			continue;
 		if (atomic_load(&hup_stop))
 			break;
-		rc = ctfs_trust_maybe_reload(hup_trust, err, sizeof(err));
+		rc = ctfs_view_reload(hup_view, err, sizeof(err));
 		if (rc < 0)
 			ctfs_err("revocation list %s not reloaded, the previous one stays: %s",
-				 hup_trust->revoked.path, err);
+				 hup_path, err);
 		else if (rc > 0)
-			ctfs_info("revocation list %s reloaded", hup_trust->revoked.path);
+			ctfs_info("revocation list %s reloaded", hup_path);
 	}
 	return NULL;
 }
 
-static int hup_reloads(struct ctfs_mount *mt)
+static int hup_reloads(struct ctfs_mount *mt, const char *revoked)
 {
 	struct sigaction sa = { .sa_handler = on_hup };
 	sigset_t all, old;
 	int rc;
 
-	if (!mt->keys.trust || !mt->trust.revoked.path)
+	if (!revoked)
 		return 0;
-	hup_trust = &mt->trust;
+	hup_view = mt->view;
+	hup_path = revoked;
 	if (sem_init(&hup_sem, 0, 0))
 		return -1;
 	/* the reloader takes no signals: they go to the FUSE threads */
@@ -344,7 +326,7 @@ static void hup_end(void)
 	hup_started = false;
 }
 
-static int run(struct fuse_args *args, struct ctfs_mount *mt)
+static int run(struct fuse_args *args, struct ctfs_mount *mt, const char *revoked)
 {
 	struct fuse_cmdline_opts co = { 0 };
 	struct fuse_loop_config *lc = NULL;
@@ -361,9 +343,9 @@ static int run(struct fuse_args *args, struct ctfs_mount *mt)
 		goto out;
 	mt->mountpoint = co.mountpoint;
 	if (fuse_daemonize(co.foreground) || fuse_set_signal_handlers(fuse_get_session(f)) ||
-	    hup_reloads(mt))
+	    hup_reloads(mt, revoked))
 		goto unmount;
-	ctfs_info("mounted %s on %s", mt->source, co.mountpoint);
+	ctfs_info("mounted %s on %s", ctfs_view_source(mt->view), co.mountpoint);
 	lc = fuse_loop_cfg_create();
 	if (!lc)
 		goto signals;
@@ -372,6 +354,7 @@ static int run(struct fuse_args *args, struct ctfs_mount *mt)
 	rc = co.singlethread ? fuse_loop(f) : fuse_loop_mt(f, lc);
 	/* libfuse reports the signal that ended the loop: a requested stop */
 	rc = rc == 0 || rc == SIGTERM || rc == SIGINT || rc == SIGHUP ? 0 : 1;
+	ctfs_log_flush(); /* counts of lines suppressed by the rate limit */
 	ctfs_info("unmounting %s", co.mountpoint);
 	fuse_loop_cfg_destroy(lc);
 signals:
@@ -390,7 +373,7 @@ out:
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	struct ctfs_mount mt = { .src_fd = -1 };
+	struct ctfs_mount mt = { 0 };
 	struct options o = { 0 };
 	int rc;
 
@@ -409,17 +392,19 @@ int main(int argc, char *argv[])
 	}
 	/* read-only; the kernel enforces modes so uid=/gid=/umask= mean what they say */
 	if (fuse_opt_add_arg(&args, "-oro,default_permissions,subtype=ctfs") ||
-	    ctfs_secmem_init() || setup(&mt, &o) || add_fsname(&args, mt.source)) {
-		teardown(&mt);
+	    ctfs_secmem_init() || setup(&mt, &o) ||
+	    add_fsname(&args, ctfs_view_source(mt.view))) {
+		ctfs_view_free(mt.view);
 		return 1;
 	}
-	rc = run(&args, &mt);
-	teardown(&mt);
+	rc = run(&args, &mt, o.revoked);
+	ctfs_view_free(mt.view);
 	fuse_opt_free_args(&args);
 	free(o.source);
 	free(o.keyring);
 	free(o.cache_size);
 	free(o.readahead);
+	free(o.header_cache);
 	free(o.tgsp_trust);
 	free(o.fleet);
 	free(o.unbound_keys);

@@ -42,8 +42,8 @@ static void help(FILE *out)
 	      "  -k, --keyring K     @u (user keyring, the default), @s, @us, @p, @t,\n"
 	      "                      a keyring serial, or %:NAME / NAME for a named keyring\n"
 	      "                      reachable from the session keyring\n"
-	      "  -p, --with-private  add: also store the d of okp keys\n"
-	      "  -s, --signer KEYS   add: also allow the signing keys of the JWK (set) KEYS\n"
+	      "      --with-private  add: also store the d of okp keys\n"
+	      "      --signer KEYS   add: also allow the signing keys of the JWK (set) KEYS\n"
 	      "                      to sign files of the master keys added (repeatable)\n"
 	      "  -h, --help          this text\n", out);
 }
@@ -60,10 +60,11 @@ struct key_opts {
 /* Options of every key subcommand; returns the index of the first operand. */
 static int parse(int argc, char **argv, const char *cmd, struct key_opts *o, bool add)
 {
+	enum { OPT_WITH_PRIVATE = 256, OPT_SIGNER };	/* -p, -s mean other things elsewhere */
 	static const struct option longopts[] = {
 		{ "keyring", required_argument, NULL, 'k' },
-		{ "with-private", no_argument, NULL, 'p' },
-		{ "signer", required_argument, NULL, 's' },
+		{ "with-private", no_argument, NULL, OPT_WITH_PRIVATE },
+		{ "signer", required_argument, NULL, OPT_SIGNER },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -71,17 +72,17 @@ static int parse(int argc, char **argv, const char *cmd, struct key_opts *o, boo
 
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "k:ps:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "k:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'k':
 			o->keyring = optarg;
 			break;
-		case 'p':
+		case OPT_WITH_PRIVATE:
 			if (!add)
 				return -tool_usage(cmd, "--with-private only applies to 'key add'");
 			o->with_private = true;
 			break;
-		case 's':
+		case OPT_SIGNER:
 			if (!add)
 				return -tool_usage(cmd, "--signer only applies to 'key add'");
 			if (o->n_signers == MAX_SIGNER_FILES)

@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "codec/base64.h"
+#include "json/json_unique.h"
 #include "util.h"
 
 /* ctfs.plain_sha256 (trust/digests.h) describes the protected file: the
@@ -82,10 +83,17 @@ static cJSON *parse_meta_json(const struct ctfs_st_header *h, const char *key,
 			      char *err, size_t errlen)
 {
 	const char *text = ctfs_st_meta_get(h, key);
+	char why[160];
 	cJSON *j;
 
 	if (!text) {
 		ctfs_seterr(err, errlen, "encrypted file lacks %s", key);
+		return NULL;
+	}
+	/* signed text must mean one thing to every reader: cJSON alone would
+	 * keep the first of two equal keys where another reader keeps the last */
+	if (ctfs_json_check_strict(text, strlen(text), why, sizeof(why))) {
+		ctfs_seterr(err, errlen, "%s is not strict JSON: %s", key, why);
 		return NULL;
 	}
 	j = cJSON_ParseWithOpts(text, NULL, true);
