@@ -297,3 +297,33 @@ def test_sign_with_new_signer_and_chain(env, keyring, mount, tool):
     assert "certificate chain validated" in out and "model s version 7" in out
     assert "match their signed digests" in out
     env.reference_reads(f, "leaf")
+
+
+def test_tgsp_rollback(tmp_path, tool, keyring, mount):
+    """TGSP packages get the same check from their manifest's model_name and
+    model_version."""
+    keys = tmp_path / "tk"
+    tool("tgsp", "keygen", "--type", "signing", "--out", keys)
+    tool("tgsp", "keygen", "--type", "encryption", "--out", keys)
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "w.bin").write_bytes(b"w" * 5000)
+    src = tmp_path / "src"
+    src.mkdir()
+    for name, ver in [("new", "2.0.0"), ("old", "1.5.0"), ("odd", "2.0.0-rc1")]:
+        tool("tgsp", "build", model, "--out", src / (name + ".tgsp"), "--signing-key",
+             keys / "signing.priv", "--signing-pub", keys / "signing.pub", "--recipient",
+             "rid=" + str(keys / "encryption.pub"), "--model-name", "m",
+             "--model-version", ver)
+    with open(keys / "encryption.priv", "rb") as f:
+        subprocess.run(["keyctl", "padd", "user", "ctfs:tgsp:rid", keyring], stdin=f,
+                       check=True, capture_output=True)
+    db = tmp_path / "rollback.db"
+    m = mount(src, keyring, opts=["tgsp_trust=" + str(keys / "signing.pub"),
+                                  "rollback_db=" + str(db)])
+    assert read(m.file("new/w.bin")) == b"w" * 5000
+    expect_errno(errno.EACCES, read, m.file("old/w.bin"))
+    assert "version 1.5.0 is older" in m.log()
+    assert read(m.file("odd/w.bin")) == b"w" * 5000          # not orderable: not checked
+    assert "cannot be ordered" in m.log()
+    assert "\tm\n" in tool("rollback", "list", "--db", db).stdout.decode()
