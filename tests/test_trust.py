@@ -327,3 +327,23 @@ def test_tgsp_rollback(tmp_path, tool, keyring, mount):
     assert read(m.file("odd/w.bin")) == b"w" * 5000          # not orderable: not checked
     assert "cannot be ordered" in m.log()
     assert "\tm\n" in tool("rollback", "list", "--db", db).stdout.decode()
+
+
+def test_binding_by_certificate_subject(env, keyring, mount, tool):
+    """A master key bound to a certificate subject keeps accepting the signer
+    after its key is renewed; other subjects of the same CA are refused."""
+    env.encrypt("old.safetensors", "leaf")
+    env.encrypt("renewed.safetensors", "renewed")
+    env.encrypt("other.safetensors", "revoked")     # same CA, subject "vendor-a leaked signer"
+    inp = json.dumps({"keys": [env.master]}).encode()
+    out = tool("key", "add", "--keyring", keyring, "--signer-subject", "/CN=vendor-a signer",
+               "-", input=inp).stdout.decode()
+    assert "subject /CN=vendor-a signer" in out
+    m = mount(env.src, keyring, opts=["trust=" + str(env.pki / "anchors")])
+    env.check_view(m.file("old.safetensors"))
+    env.check_view(m.file("renewed.safetensors"))
+    expect_errno(errno.EKEYREJECTED, read, m.file("other.safetensors"))
+    assert "vendor-a leaked signer" in m.log()
+    # without trust= there is no validated subject: the binding does not apply
+    m2 = mount(env.src, keyring)
+    expect_errno(errno.ENOKEY, read, m2.file("old.safetensors"))
