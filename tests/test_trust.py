@@ -347,3 +347,26 @@ def test_binding_by_certificate_subject(env, keyring, mount, tool):
     # without trust= there is no validated subject: the binding does not apply
     m2 = mount(env.src, keyring)
     expect_errno(errno.ENOKEY, read, m2.file("old.safetensors"))
+
+
+def test_chain_in_the_keyring_signing_key(env, keyring, mount, tool):
+    """x5c in the signing JWK (RFC 7517): with trust= the keyring key is used
+    only when its own chain validates, and only for its own key."""
+    env.tool("encrypt", env.plain, env.src / "k.safetensors", "--keys", env.leaf_set("leaf"),
+             "--tensors", "enc")
+    okp = [k for k in json.loads(env.leaf_set("leaf").read_text())["keys"]
+           if k["kty"] == "okp"][0]
+    okp = {k: v for k, v in okp.items() if k != "d"}
+    okp["x5c"] = json.loads((env.pki / "leaf.x5c").read_text())
+    tool("key", "add", "--keyring", keyring, "-",
+         input=json.dumps({"keys": [env.master, okp]}).encode())
+    m = mount(env.src, keyring, opts=["trust=" + str(env.pki / "anchors")])
+    env.check_view(m.file("k.safetensors"))
+    m2 = mount(env.src, keyring, opts=["trust=" + str(env.pki / "anchors-other")])
+    expect_errno(errno.EKEYREJECTED, read, m2.file("k.safetensors"))
+    # a chain that is not the key's own
+    okp["x5c"] = json.loads((env.pki / "renewed.x5c").read_text())
+    tool("key", "add", "--keyring", keyring, "-", input=json.dumps(okp).encode())
+    m3 = mount(env.src, keyring, opts=["trust=" + str(env.pki / "anchors")])
+    expect_errno(errno.EKEYREJECTED, read, m3.file("k.safetensors"))
+    assert "not its certificate's key" in m3.log()

@@ -240,6 +240,39 @@ static int parse_oct(const cJSON *o, struct ctfs_jwk *k, size_t idx, char *err, 
 	return 0;
 }
 
+#define X5C_MAX 8
+#define X5C_CERT_TEXT_MAX 21848	/* base64 of 16 KiB */
+
+static int parse_x5c(const cJSON *o, struct ctfs_jwk *k, size_t idx, char *err, size_t errlen)
+{
+	const cJSON *arr, *s;
+	int rc = array_member(o, "x5c", &arr, idx, err, errlen), count;
+
+	if (rc || !arr)
+		return rc;
+	count = cJSON_GetArraySize(arr);
+	if (count < 1 || count > X5C_MAX) {
+		ctfs_seterr(err, errlen, "key %zu: x5c holds %d certificates (1..%d)", idx, count,
+			    X5C_MAX);
+		return -EINVAL;
+	}
+	k->x5c = calloc((size_t)count, sizeof(*k->x5c));
+	if (!k->x5c)
+		return -ENOMEM;
+	cJSON_ArrayForEach(s, arr) {
+		if (!cJSON_IsString(s) || strlen(s->valuestring) > X5C_CERT_TEXT_MAX) {
+			ctfs_seterr(err, errlen, "key %zu: x5c holds a non-string or an oversized "
+				    "certificate", idx);
+			return -EINVAL;
+		}
+		k->x5c[k->n_x5c] = strdup(s->valuestring);
+		if (!k->x5c[k->n_x5c])
+			return -ENOMEM;
+		k->n_x5c++;
+	}
+	return 0;
+}
+
 static int parse_okp(const cJSON *o, struct ctfs_jwk *k, size_t idx, char *err, size_t errlen)
 {
 	cJSON *crv, *x, *d;
@@ -252,6 +285,8 @@ static int parse_okp(const cJSON *o, struct ctfs_jwk *k, size_t idx, char *err, 
 		return -EINVAL;
 	}
 	rc = member_string(o, "crv", &crv, idx, err, errlen);
+	if (!rc)
+		rc = parse_x5c(o, k, idx, err, errlen);
 	if (!rc)
 		rc = member_string(o, "x", &x, idx, err, errlen);
 	if (!rc)
@@ -410,6 +445,9 @@ void ctfs_jwk_clear(struct ctfs_jwk *k)
 	for (size_t i = 0; i < k->n_subjects; i++)
 		free(k->subjects[i]);
 	free(k->subjects);
+	for (size_t i = 0; i < k->n_x5c; i++)
+		free(k->x5c[i]);
+	free(k->x5c);
 	ctfs_secure_free(k->secret);
 	sodium_memzero(k, sizeof(*k));
 }
@@ -440,6 +478,11 @@ int ctfs_jwk_copy(struct ctfs_jwk *dst, const struct ctfs_jwk *src)
 	}
 	for (size_t i = 0; i < src->n_subjects; i++)
 		if (ctfs_jwk_allow_subject(dst, src->subjects[i]))
+			goto nomem;
+	if (src->n_x5c && !(dst->x5c = calloc(src->n_x5c, sizeof(*dst->x5c))))
+		goto nomem;
+	for (; dst->n_x5c < src->n_x5c; dst->n_x5c++)
+		if (!(dst->x5c[dst->n_x5c] = strdup(src->x5c[dst->n_x5c])))
 			goto nomem;
 	if (src->secret) {
 		dst->secret = ctfs_secure_alloc(src->secret_len);
@@ -550,6 +593,13 @@ int ctfs_jwk_to_json(const struct ctfs_jwk *k, bool include_private, struct ctfs
 		rc = put_member(out, "jku", k->jku);
 	if (!rc && !okp && k->has_signers)
 		rc = put_signers(out, k);
+	for (size_t i = 0; !rc && okp && i < k->n_x5c; i++) {
+		rc = ctfs_buf_puts(out, i ? "," : ",\"x5c\":[");
+		if (!rc)
+			rc = put_json_string(out, k->x5c[i]);
+		if (!rc && i + 1 == k->n_x5c)
+			rc = ctfs_buf_putc(out, ']');
+	}
 	if (!rc && okp && k->has_pub) {
 		rc = ctfs_buf_puts(out, ",\"x\":\"");
 		if (!rc)

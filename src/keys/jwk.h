@@ -34,6 +34,11 @@ struct ctfs_jwk {
 	 * presence also sets has_signers. At most CTFS_JWK_MAX_SIGNERS. */
 	char **subjects;
 	size_t n_subjects;
+	/* okp: member "x5c" (RFC 7517 §4.7), the key's certificate chain as
+	 * standard base64 DER, leaf first; kept as text, validated by
+	 * trust/chain.h where anchors are configured. At most 8 entries. */
+	char **x5c;
+	size_t n_x5c;
 };
 
 #define CTFS_JWK_SIGNERS_MEMBER "ctfs_signers"
