@@ -187,23 +187,26 @@ static size_t fit_memlock(size_t cache)
 	return fit;
 }
 
-/* unbound_keys=, trust=, crl=, revoked=, rollback_db=, require_digests. */
-static int trust_opts(const struct options *o, struct ctfs_view_opts *vo)
+static int setup_trust(struct ctfs_mount *mt, const struct options *o)
 {
-	if (o->unbound_keys && !strcmp(o->unbound_keys, "warn")) {
-		vo->unbound = CTFS_UNBOUND_WARN;
-	} else if (o->unbound_keys && strcmp(o->unbound_keys, "refuse")) {
-		fprintf(stderr, "ctfs: unbound_keys is 'refuse' or 'warn'\n");
-		return -EINVAL;
-	}
+	struct ctfs_trust_opts t = {
+		.trust = o->trust, .revoked = o->revoked, .rollback_db = o->rollback_db,
+		.require_digests = o->require_digests,
+	};
+	char err[512] = "";
+	int rc;
+
 	if (o->crl && strcmp(o->crl, "require")) {
 		fprintf(stderr, "ctfs: crl takes only 'require'\n");
 		return -EINVAL;
 	}
-	vo->trust = (struct ctfs_trust_opts){
-		.trust = o->trust, .crl_require = o->crl != NULL, .revoked = o->revoked,
-		.rollback_db = o->rollback_db, .require_digests = o->require_digests,
-	};
+	t.crl_require = o->crl != NULL;
+	rc = ctfs_trust_init(&mt->trust, &t, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "ctfs: %s\n", err);
+		return rc;
+	}
+	mt->trust_on = true;
 	return 0;
 }
 
@@ -228,9 +231,16 @@ static int setup(struct ctfs_mount *mt, const struct options *o)
 			o->keyring ? o->keyring : "@u", strerror(-rc));
 		return rc;
 	}
-	rc = trust_opts(o, &vo);
+	rc = setup_trust(mt, o);
 	if (rc)
 		return rc;
+	if (o->unbound_keys && !strcmp(o->unbound_keys, "warn")) {
+		vo.unbound = CTFS_UNBOUND_WARN;
+	} else if (o->unbound_keys && strcmp(o->unbound_keys, "refuse")) {
+		fprintf(stderr, "ctfs: unbound_keys is 'refuse' or 'warn'\n");
+		return -EINVAL;
+	}
+	vo.trust = mt->trust_on ? &mt->trust : NULL;
 	vo.cache_size = fit_memlock(vo.cache_size);
 	rc = ctfs_view_new(&vo, &mt->view, err, sizeof(err));
 	if (rc)
@@ -249,13 +259,19 @@ static int add_fsname(struct fuse_args *args, const char *source)
 	return fuse_opt_add_arg(args, opt);
 }
 
+/* The view first: it refers to the trust state. */
+static void teardown(struct ctfs_mount *mt)
+{
+	ctfs_view_free(mt->view);
+	if (mt->trust_on)
+		ctfs_trust_destroy(&mt->trust);
+}
 
 /* With a revocation list, SIGHUP reloads it instead of ending the mount, as
  * daemons do with their configuration: the handler only posts a semaphore
  * (async-signal-safe); a thread reloads and logs, so the new list is in
  * force from the log line on (and at the latest at the next open). */
-static struct ctfs_view *hup_view;
-static const char *hup_path;
+static struct ctfs_trust *hup_trust;
 static sem_t hup_sem;
 static pthread_t hup_thread;
 static atomic_bool hup_stop;
@@ -264,7 +280,7 @@ static bool hup_started;
 static void on_hup(int sig)
 {
 	(void)sig;
-	ctfs_view_request_reload(hup_view);
+	ctfs_trust_request_reload(hup_trust);
 	sem_post(&hup_sem);
 }
 
@@ -279,26 +295,25 @@ static void *hup_main(void *arg)
 			continue;
 		if (atomic_load(&hup_stop))
 			break;
-		rc = ctfs_view_reload(hup_view, err, sizeof(err));
+		rc = ctfs_trust_maybe_reload(hup_trust, err, sizeof(err));
 		if (rc < 0)
 			ctfs_err("revocation list %s not reloaded, the previous one stays: %s",
-				 hup_path, err);
+				 hup_trust->revoked.path, err);
 		else if (rc > 0)
-			ctfs_info("revocation list %s reloaded", hup_path);
+			ctfs_info("revocation list %s reloaded", hup_trust->revoked.path);
 	}
 	return NULL;
 }
 
-static int hup_reloads(struct ctfs_mount *mt, const char *revoked)
+static int hup_reloads(struct ctfs_mount *mt)
 {
 	struct sigaction sa = { .sa_handler = on_hup };
 	sigset_t all, old;
 	int rc;
 
-	if (!revoked)
+	if (!mt->trust_on || !mt->trust.revoked.path)
 		return 0;
-	hup_view = mt->view;
-	hup_path = revoked;
+	hup_trust = &mt->trust;
 	if (sem_init(&hup_sem, 0, 0))
 		return -1;
 	/* the reloader takes no signals: they go to the FUSE threads */
@@ -326,7 +341,7 @@ static void hup_end(void)
 	hup_started = false;
 }
 
-static int run(struct fuse_args *args, struct ctfs_mount *mt, const char *revoked)
+static int run(struct fuse_args *args, struct ctfs_mount *mt)
 {
 	struct fuse_cmdline_opts co = { 0 };
 	struct fuse_loop_config *lc = NULL;
@@ -343,7 +358,7 @@ static int run(struct fuse_args *args, struct ctfs_mount *mt, const char *revoke
 		goto out;
 	mt->mountpoint = co.mountpoint;
 	if (fuse_daemonize(co.foreground) || fuse_set_signal_handlers(fuse_get_session(f)) ||
-	    hup_reloads(mt, revoked))
+	    hup_reloads(mt))
 		goto unmount;
 	ctfs_info("mounted %s on %s", ctfs_view_source(mt->view), co.mountpoint);
 	lc = fuse_loop_cfg_create();
@@ -394,11 +409,11 @@ int main(int argc, char *argv[])
 	if (fuse_opt_add_arg(&args, "-oro,default_permissions,subtype=ctfs") ||
 	    ctfs_secmem_init() || setup(&mt, &o) ||
 	    add_fsname(&args, ctfs_view_source(mt.view))) {
-		ctfs_view_free(mt.view);
+		teardown(&mt);
 		return 1;
 	}
-	rc = run(&args, &mt, o.revoked);
-	ctfs_view_free(mt.view);
+	rc = run(&args, &mt);
+	teardown(&mt);
 	fuse_opt_free_args(&args);
 	free(o.source);
 	free(o.keyring);

@@ -1,4 +1,4 @@
-/* Logging to stderr or syslog, with a per-call-site rate limit (see log.h). */
+/* Logging to stderr or syslog, with a rate limit on identical lines (see log.h). */
 #include "log.h"
 
 #include <pthread.h>
@@ -8,13 +8,15 @@
 #include <string.h>
 #include <time.h>
 
-/* One slot per call site (format string address); when all are taken, a new
- * site takes over one chosen by hash, which first reports its count. */
+/* One slot per distinct line, numbers aside (a failed read at another
+ * offset is the same line); when all are taken, a new line takes over one
+ * chosen by hash, which first reports its count. Lines that differ in words
+ * (another file, another key, another check) are never held back. */
 #define LOG_SLOTS 64
 #define LOG_LINE 1024
 
 struct log_slot {
-	const char *fmt;   /* the call site; NULL: free */
+	uint64_t key;      /* hash of the line; 0: free */
 	int prio;
 	uint64_t start_ms; /* start of the current window */
 	unsigned count;    /* lines of this window, logged or not */
@@ -88,28 +90,47 @@ static void report_suppressed(struct log_slot *s)
 	s->suppressed = 0;
 }
 
-static struct log_slot *slot_of(const char *fmt)
+/* FNV-1a of the line with each run of digits read as one '#'; never 0
+ * (0 marks a free slot). */
+static uint64_t line_key(const char *line)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (; *line; line++) {
+		unsigned char c = (unsigned char)*line;
+
+		if (c >= '0' && c <= '9') {
+			while (line[1] >= '0' && line[1] <= '9')
+				line++;
+			c = '#';
+		}
+		h = (h ^ c) * 0x100000001b3ull;
+	}
+	return h ? h : 1;
+}
+
+static struct log_slot *slot_of(uint64_t key)
 {
 	struct log_slot *free_slot = NULL;
 
 	for (size_t i = 0; i < LOG_SLOTS; i++) {
-		if (log_slots[i].fmt == fmt)
+		if (log_slots[i].key == key)
 			return &log_slots[i];
-		if (!log_slots[i].fmt && !free_slot)
+		if (!log_slots[i].key && !free_slot)
 			free_slot = &log_slots[i];
 	}
-	return free_slot ? free_slot : &log_slots[((uintptr_t)fmt >> 3) % LOG_SLOTS];
+	return free_slot ? free_slot : &log_slots[key % LOG_SLOTS];
 }
 
-/* Whether the line of this site may be written now; counts it otherwise. */
-static bool admit(const char *fmt, int prio, const char *line)
+/* Whether this line may be written now; counts it otherwise. */
+static bool admit(int prio, const char *line)
 {
-	struct log_slot *s = slot_of(fmt);
-	uint64_t t = now_ms();
+	uint64_t key = line_key(line), t = now_ms();
+	struct log_slot *s = slot_of(key);
 
-	if (s->fmt != fmt || t - s->start_ms >= CTFS_LOG_WINDOW_MS) {
+	if (s->key != key || t - s->start_ms >= CTFS_LOG_WINDOW_MS) {
 		report_suppressed(s);
-		s->fmt = fmt;
+		s->key = key;
 		s->prio = prio;
 		s->start_ms = t;
 		s->count = 0;
@@ -137,7 +158,7 @@ void ctfs_log(int prio, const char *fmt, ...)
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	pthread_mutex_lock(&log_lock);
-	if (admit(fmt, prio, line))
+	if (admit(prio, line))
 		emit(prio, line);
 	pthread_mutex_unlock(&log_lock);
 }

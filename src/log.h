@@ -8,9 +8,10 @@
 #include <stdint.h>
 #include <syslog.h>
 
-/* Rate limit: a call site (format string) logs at most CTFS_LOG_BURST lines
- * per CTFS_LOG_WINDOW_MS; the rest are counted, and the next line of that
- * site after the window logs "suppressed K similar messages" first. */
+/* Rate limit: lines identical but for their numbers log at most
+ * CTFS_LOG_BURST times per CTFS_LOG_WINDOW_MS; the rest are counted, and the
+ * next such line after the window logs "suppressed K similar messages"
+ * first. Lines naming another file, key or check are not held back. */
 #define CTFS_LOG_BURST 10
 #define CTFS_LOG_WINDOW_MS 10000u
 

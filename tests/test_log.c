@@ -1,5 +1,6 @@
-/* The log rate limit: a flood of lines from one call site is cut to a
- * burst, then reported as one "suppressed K similar messages" line. */
+/* The log rate limit: a flood of lines identical but for their numbers is
+ * cut to a burst, then reported as one "suppressed K similar messages" line;
+ * lines that name something else are not held back. */
 #include <stdio.h>
 #include <string.h>
 
@@ -39,6 +40,11 @@ static void other_site(void)
 	ctfs_err("another message");
 }
 
+static void refused(const char *file)
+{
+	ctfs_err("%s: refused: header signature does not verify", file);
+}
+
 int main(void)
 {
 	ctfs_log_set_clock(fake_clock);
@@ -54,7 +60,7 @@ int main(void)
 	/* another call site is not muted by the flood */
 	other_site();
 	tap_ok(total == CTFS_LOG_BURST + 1 && !strcmp(lines[nlines - 1], "another message"),
-	       "another call site still logs during a flood");
+	       "another message still logs during a flood");
 
 	/* after the window: the count, then the new line */
 	fake_ms += CTFS_LOG_WINDOW_MS;
@@ -71,6 +77,17 @@ int main(void)
 	for (int i = 0; i < 40; i++, fake_ms += CTFS_LOG_WINDOW_MS / CTFS_LOG_BURST)
 		failed_read(i);
 	tap_ok(total == 40, "one line per window/burst: all 40 logged (%d)", total);
+
+	/* one call site, many files: each refusal is logged */
+	reset();
+	for (int i = 0; i < 3 * CTFS_LOG_BURST; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "model-%c.safetensors", 'a' + i);
+		refused(name);
+	}
+	tap_ok(total == 3 * CTFS_LOG_BURST, "refusals of %d different files are all logged (%d)",
+	       3 * CTFS_LOG_BURST, total);
 
 	/* flush reports what is still suppressed */
 	reset();

@@ -14,8 +14,6 @@
 #include "keys/keyprov.h"
 #include "keys/keyring.h"
 #include "trust/binding.h"
-
-#include <sodium.h>
 #include <keyutils.h>
 #include "tap.h"
 
@@ -85,17 +83,16 @@ static void with_keyring(struct job *j, const struct ctfs_jwk *keys, size_t n, c
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct ctfs_buf json = { 0 };
-		struct ctfs_jwk k;
 		char desc[300];
 
-		/* as ctfs-tool key add stores them: the master key names its signer */
+		/* as ctfs-tool key add stores it: bound to the set's signer */
+		if (keys[i].kty == CTFS_KTY_OCT && ctfs_binding_from_set((struct ctfs_jwk *)&keys[i], keys, n))
+			exit(2);
+
 		snprintf(desc, sizeof(desc), "ctfs:%s", keys[i].kid);
-		if (ctfs_jwk_copy(&k, &keys[i]) || ctfs_binding_from_set(&k, keys, n) ||
-		    ctfs_jwk_to_json(&k, true, &json) ||
+		if (ctfs_jwk_to_json(&keys[i], true, &json) ||
 		    add_key("user", desc, json.data, json.len, ring) < 0)
 			exit(2);
-		ctfs_jwk_clear(&k);
-		sodium_memzero(json.data, json.cap);
 		ctfs_buf_free(&json);
 	}
 	ctfs_keyprov_keyring(&j->kp, ring);

@@ -66,7 +66,7 @@ struct key_opts {
 /* Options of every key subcommand; returns the index of the first operand. */
 static int parse(int argc, char **argv, const char *cmd, struct key_opts *o, bool add)
 {
-	enum { OPT_WITH_PRIVATE = 256, OPT_SIGNER, OPT_SUBJECT };	/* -p, -s mean other things elsewhere */
+	enum { OPT_WITH_PRIVATE = 256, OPT_SIGNER, OPT_SUBJECT };	/* -p is --policy elsewhere */
 	static const struct option longopts[] = {
 		{ "keyring", required_argument, NULL, 'k' },
 		{ "with-private", no_argument, NULL, OPT_WITH_PRIVATE },

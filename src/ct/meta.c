@@ -64,7 +64,7 @@ static int put_b64_member(struct ctfs_buf *b, bool comma, const char *key,
  * through a sorted map and writes alg, jku, kid, kty. Readers parse this
  * text, and the signature covers it as an opaque string, so both read. */
 static int put_keyref(struct ctfs_buf *b, const char *kty, const char *alg,
-		      const struct ctfs_jwk *k)
+		      const struct ctfs_jwk *k, char *const *x5c, size_t n_x5c)
 {
 	int rc = ctfs_buf_putc(b, '{');
 
@@ -76,24 +76,33 @@ static int put_keyref(struct ctfs_buf *b, const char *kty, const char *alg,
 		rc = put_member(b, true, "kid", k->kid);
 	if (!rc && k->jku)
 		rc = put_member(b, true, "jku", k->jku);
+	if (!rc && n_x5c)	/* RFC 7517 §4.7; upstream ignores the member */
+		rc = ctfs_buf_puts(b, ",\"x5c\":[");
+	for (size_t i = 0; !rc && i < n_x5c; i++) {
+		rc = i ? ctfs_buf_putc(b, ',') : 0;
+		if (!rc)
+			rc = put_str(b, x5c[i]);
+	}
+	if (!rc && n_x5c)
+		rc = ctfs_buf_putc(b, ']');
 	return rc ? rc : ctfs_buf_putc(b, '}');
 }
 
 /* The top level is a serde_json map, so its keys are sorted. */
 int ctfs_ct_meta_crypto_keys(struct ctfs_buf *b, int version, uint64_t chunk,
 			     enum ctfs_alg alg, const struct ctfs_jwk *master,
-			     const struct ctfs_jwk *signer)
+			     const struct ctfs_jwk *signer, char *const *x5c, size_t n_x5c)
 {
 	int rc = version == 2 ?
 		ctfs_buf_printf(b, "{\"chunk_size\":%llu,\"enc\":", (unsigned long long)chunk) :
 		ctfs_buf_puts(b, "{\"enc\":");
 
 	if (!rc)
-		rc = put_keyref(b, "oct", ctfs_alg_name(alg), master);
+		rc = put_keyref(b, "oct", ctfs_alg_name(alg), master, NULL, 0);
 	if (!rc)
 		rc = ctfs_buf_puts(b, ",\"sign\":");
 	if (!rc)
-		rc = put_keyref(b, "okp", "ed25519", signer);
+		rc = put_keyref(b, "okp", "ed25519", signer, x5c, n_x5c);
 	if (!rc)
 		rc = ctfs_buf_printf(b, ",\"version\":\"%d\"}", version);
 	return rc;

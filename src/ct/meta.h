@@ -33,10 +33,11 @@ int ctfs_ct_wrap_dek(enum ctfs_alg alg, const uint8_t *master, const uint8_t *de
 
 /* __crypto_keys__: {"chunk_size":N,"enc":REF,"sign":REF,"version":"V"} (no
  * chunk_size for v1); a REF is {"kty","alg","kid","jku"}, the optional ones
- * only when set, never a key value. */
+ * only when set, never a key value; the signer's REF carries its
+ * certificate chain as "x5c" (standard base64 DER, leaf first) when n_x5c. */
 int ctfs_ct_meta_crypto_keys(struct ctfs_buf *b, int version, uint64_t chunk,
 			     enum ctfs_alg alg, const struct ctfs_jwk *master,
-			     const struct ctfs_jwk *signer);
+			     const struct ctfs_jwk *signer, char *const *x5c, size_t n_x5c);
 
 /* One __encryption__ member, "NAME":{wrapped_key, key_iv, key_tag, then iv
  * and tag (v1) or base_iv and tags (v2)}: upstream's field order. */

@@ -5,9 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cjson/cJSON.h>
-
-#include "ct/meta.h"
 #include "log.h"
 #include "trust/chain.h"
 #include "trust/digests.h"
@@ -211,48 +208,4 @@ int ctfs_model_check_plain_digests(const struct ctfs_model *m, uint64_t *chunks,
 	}
 	free(buf);
 	return rc;
-}
-
-int ctfs_ct_sign_ref_set_x5c(cJSON *ref, char *const *x5c, size_t n)
-{
-	cJSON *arr;
-
-	if (!cJSON_IsObject(ref))
-		return -EINVAL;
-	cJSON_DeleteItemFromObjectCaseSensitive(ref, "x5c");
-	if (!n)
-		return 0;
-	arr = cJSON_AddArrayToObject(ref, "x5c");
-	for (size_t i = 0; arr && i < n; i++) {
-		cJSON *s = cJSON_CreateString(x5c[i]);
-
-		if (!s || !cJSON_AddItemToArray(arr, s)) {
-			cJSON_Delete(s);
-			return -ENOMEM;
-		}
-	}
-	return arr ? 0 : -ENOMEM;
-}
-
-int ctfs_ct_keys_add_x5c(struct ctfs_buf *b, char *const *x5c, size_t n)
-{
-	struct ctfs_buf out = { 0 };
-	cJSON *ck;
-	int rc;
-
-	if (!n)
-		return 0;
-	ck = cJSON_ParseWithLength((const char *)b->data, b->len);
-	rc = ck ? ctfs_ct_sign_ref_set_x5c(cJSON_GetObjectItemCaseSensitive(ck, "sign"), x5c, n)
-		: -EINVAL;
-	if (!rc)
-		rc = ctfs_ct_meta_print(&out, ck);
-	cJSON_Delete(ck);
-	if (rc) {
-		ctfs_buf_free(&out);
-		return rc;
-	}
-	ctfs_buf_free(b);
-	*b = out;
-	return 0;
 }

@@ -47,11 +47,4 @@ int ctfs_model_load_digests(struct ctfs_model *m, const struct ctfs_keyprov *kp,
 int ctfs_model_check_plain_digests(const struct ctfs_model *m, uint64_t *chunks, char *err,
 				   size_t errlen);
 
-/* Writers: the x5c member of a parsed __crypto_keys__.sign reference set to
- * the n certificates (removed when n == 0); and the same edit on the text
- * of a whole __crypto_keys__ value in b (nothing when n == 0). */
-struct cJSON;
-int ctfs_ct_sign_ref_set_x5c(struct cJSON *ref, char *const *x5c, size_t n);
-int ctfs_ct_keys_add_x5c(struct ctfs_buf *b, char *const *x5c, size_t n);
-
 #endif

@@ -90,6 +90,8 @@ static int rewrap_entries(struct rewrap *r, cJSON *enc)
 	return rc;
 }
 
+static int set_x5c(cJSON *ref, char *const *x5c, size_t n);
+
 static int rename_keys(struct rewrap *r, cJSON *ck)
 {
 	int rc = 0;
@@ -100,10 +102,29 @@ static int rename_keys(struct rewrap *r, cJSON *ck)
 	if (!rc && r->o->signer)
 		rc = ctfs_ct_meta_set_keyref(cJSON_GetObjectItemCaseSensitive(ck, "sign"),
 					     r->o->signer);
-	if (!rc && r->o->signer)	/* a new signer's chain replaces the old one's */
-		rc = ctfs_ct_sign_ref_set_x5c(cJSON_GetObjectItemCaseSensitive(ck, "sign"),
-					      r->o->x5c, r->o->n_x5c);
+	if (!rc && r->o->signer)
+		rc = set_x5c(cJSON_GetObjectItemCaseSensitive(ck, "sign"), r->o->x5c, r->o->n_x5c);
 	return rc;
+}
+
+/* A new signer's chain replaces the old one's (which would not match). */
+static int set_x5c(cJSON *ref, char *const *x5c, size_t n)
+{
+	cJSON *arr;
+
+	cJSON_DeleteItemFromObjectCaseSensitive(ref, "x5c");
+	if (!n)
+		return 0;
+	arr = cJSON_AddArrayToObject(ref, "x5c");
+	for (size_t i = 0; arr && i < n; i++) {
+		cJSON *s = cJSON_CreateString(x5c[i]);
+
+		if (!s || !cJSON_AddItemToArray(arr, s)) {
+			cJSON_Delete(s);
+			return -ENOMEM;
+		}
+	}
+	return arr ? 0 : -ENOMEM;
 }
 
 /* ctfs.model_id / ctfs.version, and the plaintext digests from the source. */

@@ -240,10 +240,8 @@ static int select_tensors(struct writer *w)
 
 static int crypto_keys_json(const struct writer *w, struct ctfs_buf *b)
 {
-	int rc = ctfs_ct_meta_crypto_keys(b, w->version, w->chunk, w->o->alg, w->o->master,
-					  w->o->signer);
-
-	return rc ? rc : ctfs_ct_keys_add_x5c(b, w->o->x5c, w->o->n_x5c);
+	return ctfs_ct_meta_crypto_keys(b, w->version, w->chunk, w->o->alg, w->o->master,
+					w->o->signer, w->o->x5c, w->o->n_x5c);
 }
 
 /* An empty v1 tensor has empty iv and tag. */

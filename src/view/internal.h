@@ -14,8 +14,6 @@ struct ctfs_view {
 	char *source;
 	key_serial_t ring;
 	struct ctfs_keyprov keys;
-	struct ctfs_trust signers;	/* keys.trust: chains, revocation, rollback */
-	bool signers_init;
 	struct ctfs_cache *cache;
 	struct ctfs_registry *reg;
 	struct ctfs_tgsp_trust trust;

@@ -33,11 +33,7 @@ int ctfs_view_new(const struct ctfs_view_opts *o, struct ctfs_view **out, char *
 	v->ring = o->ring;
 	ctfs_keyprov_keyring(&v->keys, o->ring);
 	v->keys.unbound = o->unbound;
-	rc = ctfs_trust_init(&v->signers, &o->trust, err, errlen);
-	if (rc)
-		goto fail;
-	v->signers_init = true;
-	v->keys.trust = &v->signers;
+	v->keys.trust = o->trust;
 	if (!(v->source = realpath(o->source, NULL)) ||
 	    (v->src_fd = open(v->source, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
 		rc = -errno;
@@ -75,23 +71,11 @@ void ctfs_view_free(struct ctfs_view *v)
 	ctfs_registry_free(v->reg);	/* before the cache its entries drop from */
 	ctfs_cache_free(v->cache);
 	ctfs_tgsp_trust_free(&v->trust);
-	if (v->signers_init)
-		ctfs_trust_destroy(&v->signers);
 	free(v->fleet);
 	if (v->src_fd >= 0)
 		close(v->src_fd);
 	free(v->source);
 	free(v);
-}
-
-void ctfs_view_request_reload(struct ctfs_view *v)
-{
-	ctfs_trust_request_reload(&v->signers);
-}
-
-int ctfs_view_reload(struct ctfs_view *v, char *err, size_t errlen)
-{
-	return ctfs_trust_maybe_reload(&v->signers, err, errlen);
 }
 
 const char *ctfs_view_source(const struct ctfs_view *v)

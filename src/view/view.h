@@ -22,7 +22,8 @@
 #include <sys/types.h>
 
 #include "trust/binding.h"
-#include "trust/trust.h"
+
+struct ctfs_trust;
 
 struct ctfs_view;
 struct ctfs_handle;
@@ -35,7 +36,7 @@ struct ctfs_view_opts {
 	const char *tgsp_trust;		/* trusted TGSP signers (file or dir), or NULL */
 	const char *fleet;		/* fleet id for TGSP target_fleet, or NULL */
 	enum ctfs_unbound unbound;	/* master keys without a signer list */
-	struct ctfs_trust_opts trust;	/* chains, revocation, rollback, digests */
+	struct ctfs_trust *trust;	/* chains, revocation, rollback, digests, or NULL */
 };
 
 #define CTFS_VIEW_HEADER_CACHE_DEFAULT (64u << 20)
@@ -68,13 +69,6 @@ int ctfs_view_open(struct ctfs_view *v, const char *path, const struct ctfs_call
 /* Bytes read (short only at end of file) or -errno (-EIO: integrity). */
 ssize_t ctfs_handle_read(struct ctfs_handle *h, void *buf, size_t size, uint64_t off);
 void ctfs_handle_release(struct ctfs_handle *h);
-
-/* The revocation list (trust.revoked): ask for a reload (async-signal-
- * safe, e.g. from a SIGHUP handler; done at the latest at the next open),
- * and do it now if asked: 1 reloaded, 0 nothing asked or no list, -errno
- * (err says why; the previous list stays in force). */
-void ctfs_view_request_reload(struct ctfs_view *v);
-int ctfs_view_reload(struct ctfs_view *v, char *err, size_t errlen);
 
 /* For status and tests: entries in the registry and the estimated memory
  * of those no handle uses (bounded by header_cache). */
