@@ -530,6 +530,8 @@ int ctfs_tgsp_container_verify(struct ctfs_tgsp_container *c, const struct ctfs_
 			free(c->signer_origin);
 			c->signer_origin = strdup(s->origin);
 			rc = c->signer_origin ? 0 : -ENOMEM;
+			memcpy(c->signer_ed25519, s->pub.ed25519, 32);
+			c->signer_trusted = !rc;
 		}
 	}
 	if (rc == -EBADMSG)
