@@ -1,4 +1,5 @@
-/* Logging to stderr or syslog, with a per-call-site rate limit (see log.h). */
+/* Logging to stderr or syslog, with repeated similar lines rate-limited
+ * (see log.h). */
 #include "log.h"
 
 #include <pthread.h>
@@ -8,13 +9,16 @@
 #include <string.h>
 #include <time.h>
 
-/* One slot per call site (format string address); when all are taken, a new
- * site takes over one chosen by hash, which first reports its count. */
+/* One slot per kind of line: the text with every run of digits read as one
+ * '#' (so "chunk 7 of x failed" and "chunk 8 of x failed" are one kind, and
+ * lines naming different files are not); when all slots are taken, a new
+ * kind takes over the one whose window started first, which first reports
+ * its count. */
 #define LOG_SLOTS 64
 #define LOG_LINE 1024
 
 struct log_slot {
-	const char *fmt;   /* the call site; NULL: free */
+	uint64_t kind;     /* hash of the line, digits folded; 0: free */
 	int prio;
 	uint64_t start_ms; /* start of the current window */
 	unsigned count;    /* lines of this window, logged or not */
@@ -88,28 +92,47 @@ static void report_suppressed(struct log_slot *s)
 	s->suppressed = 0;
 }
 
-static struct log_slot *slot_of(const char *fmt)
+/* FNV-1a of the line, each run of digits hashed as one '#'; never 0. */
+static uint64_t kind_of(const char *line)
 {
-	struct log_slot *free_slot = NULL;
+	uint64_t h = 14695981039346656037ull;
 
-	for (size_t i = 0; i < LOG_SLOTS; i++) {
-		if (log_slots[i].fmt == fmt)
-			return &log_slots[i];
-		if (!log_slots[i].fmt && !free_slot)
-			free_slot = &log_slots[i];
+	for (const char *p = line; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		if (c >= '0' && c <= '9') {
+			while (p[1] >= '0' && p[1] <= '9')
+				p++;
+			c = '#';
+		}
+		h = (h ^ c) * 1099511628211ull;
 	}
-	return free_slot ? free_slot : &log_slots[((uintptr_t)fmt >> 3) % LOG_SLOTS];
+	return h ? h : 1;
 }
 
-/* Whether the line of this site may be written now; counts it otherwise. */
-static bool admit(const char *fmt, int prio, const char *line)
+static struct log_slot *slot_of(uint64_t kind)
 {
-	struct log_slot *s = slot_of(fmt);
+	struct log_slot *oldest = &log_slots[0];
+
+	for (size_t i = 0; i < LOG_SLOTS; i++) {
+		if (log_slots[i].kind == kind || !log_slots[i].kind)
+			return &log_slots[i];
+		if (log_slots[i].start_ms < oldest->start_ms)
+			oldest = &log_slots[i];
+	}
+	return oldest;
+}
+
+/* Whether this line may be written now; counts it otherwise. */
+static bool admit(int prio, const char *line)
+{
+	uint64_t kind = kind_of(line);
+	struct log_slot *s = slot_of(kind);
 	uint64_t t = now_ms();
 
-	if (s->fmt != fmt || t - s->start_ms >= CTFS_LOG_WINDOW_MS) {
+	if (s->kind != kind || t - s->start_ms >= CTFS_LOG_WINDOW_MS) {
 		report_suppressed(s);
-		s->fmt = fmt;
+		s->kind = kind;
 		s->prio = prio;
 		s->start_ms = t;
 		s->count = 0;
@@ -137,7 +160,7 @@ void ctfs_log(int prio, const char *fmt, ...)
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	pthread_mutex_lock(&log_lock);
-	if (admit(fmt, prio, line))
+	if (admit(prio, line))
 		emit(prio, line);
 	pthread_mutex_unlock(&log_lock);
 }

@@ -1,5 +1,6 @@
-/* The log rate limit: a flood of lines from one call site is cut to a
- * burst, then reported as one "suppressed K similar messages" line. */
+/* The log rate limit: a flood of similar lines (equal but for numbers) is
+ * cut to a burst, then reported as one "suppressed K similar messages"
+ * line; lines about different things are all logged. */
 #include <stdio.h>
 #include <string.h>
 
@@ -39,6 +40,11 @@ static void other_site(void)
 	ctfs_err("another message");
 }
 
+static void refused(int i)
+{
+	ctfs_err("tgsp pkg-%c.tgsp: refused (EBADMSG): signature", 'a' + i % 26);
+}
+
 int main(void)
 {
 	ctfs_log_set_clock(fake_clock);
@@ -51,10 +57,10 @@ int main(void)
 	tap_ok(total == CTFS_LOG_BURST, "10000 identical lines in one window: %d logged", total);
 	tap_ok(strstr(lines[0], "offset 0 failed") != NULL, "the first line is logged as is");
 
-	/* another call site is not muted by the flood */
+	/* another message is not muted by the flood */
 	other_site();
 	tap_ok(total == CTFS_LOG_BURST + 1 && !strcmp(lines[nlines - 1], "another message"),
-	       "another call site still logs during a flood");
+	       "another message still logs during a flood");
 
 	/* after the window: the count, then the new line */
 	fake_ms += CTFS_LOG_WINDOW_MS;
@@ -71,6 +77,21 @@ int main(void)
 	for (int i = 0; i < 40; i++, fake_ms += CTFS_LOG_WINDOW_MS / CTFS_LOG_BURST)
 		failed_read(i);
 	tap_ok(total == 40, "one line per window/burst: all 40 logged (%d)", total);
+
+	/* 20 different packages refused at once (one call site): all logged */
+	reset();
+	for (int i = 0; i < 20; i++)
+		refused(i);
+	tap_ok(total == 20, "20 lines naming 20 different packages: all logged (%d)", total);
+
+	/* more kinds of lines than slots: still nothing lost but the flood */
+	reset();
+	for (int i = 0; i < 200; i++) {
+		char name[2] = { (char)('A' + i % 52), 0 };
+
+		ctfs_err("file %s%s%s: open refused", name, name, i >= 52 ? "x" : "");
+	}
+	tap_ok(total == 200, "200 different lines: all logged (%d)", total);
 
 	/* flush reports what is still suppressed */
 	reset();
