@@ -41,7 +41,7 @@ static void help(FILE *out)
 	      "Options:\n"
 	      "  -K, --keys FILE        JWK set with the master key (oct, with k) and the\n"
 	      "                         signing key (okp, with d); '-' reads standard input\n"
-	      "      --keyring K        take both keys from the kernel keyring instead (the\n"
+	      "  -k, --keyring K        take both keys from the kernel keyring instead (the\n"
 	      "                         signing key must have been added --with-private)\n"
 	      "      --enc-kid KID      master key to use (needed when there are several)\n"
 	      "      --sign-kid KID     signing key to use (needed when there are several)\n"
@@ -85,8 +85,8 @@ struct encrypt_opts {
 static int parse(int argc, char **argv, struct encrypt_opts *o)
 {
 	enum { OPT_ENC_KID = 256, OPT_SIGN_KID };
-	/* --keyring has no short form here: 'k' is absent from the short
-	 * options, so only the long name reaches the shared handler. */
+	/* Short forms mean the same in every ctfs-tool command (-k is
+	 * --keyring wherever a keyring is read). */
 	static const struct option longopts[] = {
 		{ "keys", required_argument, NULL, 'K' },
 		{ "keyring", required_argument, NULL, 'k' },
@@ -110,7 +110,7 @@ static int parse(int argc, char **argv, struct encrypt_opts *o)
 
 	optind = 0;
 	opterr = 0;
-	while (!rc && (c = getopt_long(argc, argv, "K:v:a:c:t:x:p:j:fqh", longopts, NULL)) != -1) {
+	while (!rc && (c = getopt_long(argc, argv, "K:k:v:a:c:t:x:p:j:fqh", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_ENC_KID:
 			o->enc_kid = optarg;
@@ -343,9 +343,11 @@ static int read_policies(const struct encrypt_opts *o, struct policies *p)
 
 	if (tool_policy_read(&o->policy, &p->local, &p->remote))
 		return -EINVAL;
+	if (tool_policy_compiles("local", p->local, o->opt.force) ||
+	    tool_policy_compiles("remote", p->remote, o->opt.force))
+		return -EINVAL;
 	if (p->local && ctfs_policy_check(p->local, why, sizeof(why)))
-		tool_err("warning: the ctfs mount will refuse these files: it evaluates only the "
-			 "unconditional 'allow = true' local policy so far");
+		tool_err("warning: the ctfs mount will refuse these files: %s", why);
 	return 0;
 }
 

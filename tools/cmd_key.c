@@ -33,7 +33,7 @@ static void help(FILE *out)
 	      "  -k, --keyring K     @u (user keyring, the default), @s, @us, @p, @t,\n"
 	      "                      a keyring serial, or %:NAME / NAME for a named keyring\n"
 	      "                      reachable from the session keyring\n"
-	      "  -p, --with-private  add: also store the d of okp keys\n"
+	      "      --with-private  add: also store the d of okp keys\n"
 	      "  -h, --help          this text\n", out);
 }
 
@@ -45,9 +45,10 @@ struct key_opts {
 /* Options of every key subcommand; returns the index of the first operand. */
 static int parse(int argc, char **argv, const char *cmd, struct key_opts *o, bool add)
 {
+	enum { OPT_WITH_PRIVATE = 256 };	/* -p is --policy elsewhere */
 	static const struct option longopts[] = {
 		{ "keyring", required_argument, NULL, 'k' },
-		{ "with-private", no_argument, NULL, 'p' },
+		{ "with-private", no_argument, NULL, OPT_WITH_PRIVATE },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -55,12 +56,12 @@ static int parse(int argc, char **argv, const char *cmd, struct key_opts *o, boo
 
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "k:ph", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "k:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'k':
 			o->keyring = optarg;
 			break;
-		case 'p':
+		case OPT_WITH_PRIVATE:
 			if (!add)
 				return -tool_usage(cmd, "--with-private only applies to 'key add'");
 			o->with_private = true;

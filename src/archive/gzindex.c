@@ -301,9 +301,11 @@ static int build_pass(struct ctfs_gzindex *ix, ctfs_gz_sink sink, void *sink_arg
 
 		rc = produce(ix, c, BUILD_STEP, Z_BLOCK, &got, &ret);
 		if (rc == -EBADMSG && !c->fetch_failed) {
+			/* zlib's reason first: a bad trailer is found at the
+			 * very end of the input, which is not a truncation */
 			ctfs_seterr(err, errlen, "corrupt archive: gzip: %s",
-				    c->in >= ix->src.size ? "stream truncated" :
-				    c->zs.msg ? c->zs.msg : "bad data");
+				    c->zs.msg ? c->zs.msg :
+				    c->in >= ix->src.size ? "stream truncated" : "bad data");
 			break;
 		}
 		if (!rc && got)

@@ -171,7 +171,7 @@ int ctfs_tgsp_open(int fd, const char *name, const struct ctfs_tgsp_open_opts *o
 		rc = p->dek ? 0 : -ENOMEM;
 	}
 	if (!rc)
-		rc = ctfs_tgsp_find_dek(p->c, o->recipient_key, o->arg, p->dek, err, errlen);
+		rc = ctfs_tgsp_find_dek(p->c->rcpt, p->c->n_rcpt, o->recipient_key, o->arg, p->dek, err, errlen);
 	if (!rc)
 		rc = hash_and_index(p, o->cursors, err, errlen);
 	if (rc) {
