@@ -68,11 +68,12 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* Writes one finished line; called with log_lock held. */
-static void emit(int prio, const char *line)
+/* Writes one finished line, outside log_lock: syslog may block on a busy
+ * log daemon, and must not stall every other thread that logs. */
+static void emit(void (*sink)(int, const char *), int prio, const char *line)
 {
-	if (log_sink)
-		log_sink(prio, line);
+	if (sink)
+		sink(prio, line);
 	else if (log_syslog)
 		syslog(prio, "%s", line);
 	else
@@ -80,15 +81,14 @@ static void emit(int prio, const char *line)
 		fprintf(stderr, "%s: %s\n", log_ident, line);
 }
 
-static void report_suppressed(struct log_slot *s)
+/* The count line of slot s into report (emptied when none), with its prio. */
+static void report_suppressed(struct log_slot *s, char *report, size_t cap, int *prio)
 {
-	char line[LOG_LINE];
-
+	report[0] = 0;
 	if (!s->suppressed)
 		return;
-	snprintf(line, sizeof(line), "suppressed %u similar messages (last: %s)",
-		 s->suppressed, s->last);
-	emit(s->prio, line);
+	snprintf(report, cap, "suppressed %u similar messages (last: %s)", s->suppressed, s->last);
+	*prio = s->prio;
 	s->suppressed = 0;
 }
 
@@ -123,15 +123,17 @@ static struct log_slot *slot_of(uint64_t kind)
 	return oldest;
 }
 
-/* Whether this line may be written now; counts it otherwise. */
-static bool admit(int prio, const char *line)
+/* Whether this line may be written now (after report, when not empty);
+ * counts it otherwise. */
+static bool admit(int prio, const char *line, char *report, size_t cap, int *rprio)
 {
 	uint64_t kind = kind_of(line);
 	struct log_slot *s = slot_of(kind);
 	uint64_t t = now_ms();
 
+	report[0] = 0;
 	if (s->kind != kind || t - s->start_ms >= CTFS_LOG_WINDOW_MS) {
-		report_suppressed(s);
+		report_suppressed(s, report, cap, rprio);
 		s->kind = kind;
 		s->prio = prio;
 		s->start_ms = t;
@@ -151,7 +153,10 @@ static bool admit(int prio, const char *line)
 
 void ctfs_log(int prio, const char *fmt, ...)
 {
-	char line[LOG_LINE];
+	char line[LOG_LINE], report[LOG_LINE];
+	void (*sink)(int, const char *);
+	int rprio = prio;
+	bool ok;
 	va_list ap;
 
 	if (prio == LOG_DEBUG && !log_debug)
@@ -160,15 +165,27 @@ void ctfs_log(int prio, const char *fmt, ...)
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	pthread_mutex_lock(&log_lock);
-	if (admit(prio, line))
-		emit(prio, line);
+	ok = admit(prio, line, report, sizeof(report), &rprio);
+	sink = log_sink;
 	pthread_mutex_unlock(&log_lock);
+	if (report[0])
+		emit(sink, rprio, report);
+	if (ok)
+		emit(sink, prio, line);
 }
 
 void ctfs_log_flush(void)
 {
-	pthread_mutex_lock(&log_lock);
-	for (size_t i = 0; i < LOG_SLOTS; i++)
-		report_suppressed(&log_slots[i]);
-	pthread_mutex_unlock(&log_lock);
+	for (size_t i = 0; i < LOG_SLOTS; i++) {
+		char report[LOG_LINE];
+		void (*sink)(int, const char *);
+		int prio = LOG_INFO;
+
+		pthread_mutex_lock(&log_lock);
+		report_suppressed(&log_slots[i], report, sizeof(report), &prio);
+		sink = log_sink;
+		pthread_mutex_unlock(&log_lock);
+		if (report[0])
+			emit(sink, prio, report);
+	}
 }
