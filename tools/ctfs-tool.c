@@ -28,6 +28,8 @@ static const struct tool_cmd *const commands[] = {
 	&tool_cmd_verify,
 	&tool_cmd_decrypt,
 	&tool_cmd_rewrap,
+	&tool_cmd_sign,
+	&tool_cmd_rollback,
 	&tool_cmd_tgsp,
 	&tool_cmd_policy,
 };

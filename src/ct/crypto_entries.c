@@ -13,9 +13,11 @@
 #include "json/json_unique.h"
 #include "util.h"
 
+/* ctfs.plain_sha256 (trust/digests.h) describes the protected file: the
+ * plaintext view and decrypted exports leave it out like the crypto entries. */
 const char *const ctfs_crypto_meta_keys[] = {
 	CTFS_META_CRYPTO_KEYS, CTFS_META_ENCRYPTION, CTFS_META_POLICY,
-	CTFS_META_SIGNATURE, NULL,
+	CTFS_META_SIGNATURE, "ctfs.plain_sha256", NULL,
 };
 
 const char *const ctfs_signature_omit[] = { CTFS_META_SIGNATURE, NULL };

@@ -33,10 +33,11 @@ int ctfs_ct_wrap_dek(enum ctfs_alg alg, const uint8_t *master, const uint8_t *de
 
 /* __crypto_keys__: {"chunk_size":N,"enc":REF,"sign":REF,"version":"V"} (no
  * chunk_size for v1); a REF is {"kty","alg","kid","jku"}, the optional ones
- * only when set, never a key value. */
+ * only when set, never a key value; the signer's REF carries its
+ * certificate chain as "x5c" (standard base64 DER, leaf first) when n_x5c. */
 int ctfs_ct_meta_crypto_keys(struct ctfs_buf *b, int version, uint64_t chunk,
 			     enum ctfs_alg alg, const struct ctfs_jwk *master,
-			     const struct ctfs_jwk *signer);
+			     const struct ctfs_jwk *signer, char *const *x5c, size_t n_x5c);
 
 /* One __encryption__ member, "NAME":{wrapped_key, key_iv, key_tag, then iv
  * and tag (v1) or base_iv and tags (v2)}: upstream's field order. */
@@ -58,6 +59,20 @@ int ctfs_ct_meta_policy(struct ctfs_buf *b, const char *local, const char *remot
  * object) or -ENOMEM. */
 int ctfs_ct_meta_set_wrapped(cJSON *entry, const struct ctfs_ct_wrapped *w);
 int ctfs_ct_meta_set_keyref(cJSON *ref, const struct ctfs_jwk *k);
+
+/* Replace the "x5c" of a parsed key reference with x5c[0..n) (n 0: remove
+ * it): a new signer's chain replaces the old one's, which would not match. */
+int ctfs_ct_meta_set_x5c(cJSON *ref, char *const *x5c, size_t n);
+
+/* The signed trust metadata (ct/model_trust.h, trust/digests.h): model_id
+ * and model_version become ctfs.model_id / ctfs.version when not NULL;
+ * when digests_fd >= 0 and some plain[i] is true, ctfs.plain_sha256 holds
+ * the SHA-256 of each chunk of those plaintext tensors, read from
+ * digests_fd (laid out as h says), cut on the v2 chunk grid when it fits a
+ * digest chunk (chunk_size of a version 2 file), else on the default. */
+int ctfs_ct_meta_trust(struct ctfs_st_header *h, const char *model_id,
+		       const char *model_version, int digests_fd, const bool *plain,
+		       int version, uint64_t chunk_size);
 
 /* v as compact JSON text (strings, integers, booleans, null, containers). */
 int ctfs_ct_meta_print(struct ctfs_buf *b, const cJSON *v);

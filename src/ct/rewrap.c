@@ -98,6 +98,27 @@ static int rename_keys(struct rewrap *r, cJSON *ck)
 	if (!rc && r->o->signer)
 		rc = ctfs_ct_meta_set_keyref(cJSON_GetObjectItemCaseSensitive(ck, "sign"),
 					     r->o->signer);
+	if (!rc && r->o->signer)
+		rc = ctfs_ct_meta_set_x5c(cJSON_GetObjectItemCaseSensitive(ck, "sign"), r->o->x5c,
+					   r->o->n_x5c);
+	return rc;
+}
+
+/* ctfs.model_id / ctfs.version, and the plaintext digests from the source. */
+static int trust_meta(struct rewrap *r)
+{
+	struct ctfs_st_header *h = r->m->h;
+	bool *plain = calloc(h->n_tensors ? h->n_tensors : 1, sizeof(*plain));
+	int rc;
+
+	if (!plain)
+		return -ENOMEM;
+	for (size_t i = 0; i < h->n_tensors; i++)
+		plain[i] = !r->m->ci->tensors[i].encrypted;
+	rc = ctfs_ct_meta_trust(h, r->o->model_id, r->o->model_version,
+				r->o->digests ? r->m->fd : -1, plain, r->m->ci->version,
+				r->m->ci->chunk_size);
+	free(plain);
 	return rc;
 }
 
@@ -124,6 +145,8 @@ static int build(struct rewrap *r, struct ctfs_buf *hdr)
 		rc = edit_meta(r, CTFS_META_CRYPTO_KEYS, rename_keys);
 	if (!rc && (r->o->policy_local || r->o->policy_remote))
 		rc = new_policy(r);
+	if (!rc)
+		rc = trust_meta(r);
 	if (!rc)
 		rc = ctfs_ct_meta_sign(r->m->h, r->signer->secret);
 	if (!rc)
@@ -326,7 +349,7 @@ static int open_source(struct rewrap *r, const char *src)
 		return -ENODATA;
 	}
 	rc = ctfs_model_check_signature(r->m, r->o->old, r->err, r->errlen);
-	if (!rc)
+	if (!rc && !r->o->sign_only)
 		rc = ctfs_model_unwrap_keys(r->m, r->o->old, r->err, r->errlen);
 	return rc;
 }
@@ -339,7 +362,12 @@ int ctfs_ct_rewrap_file(const char *src, const char *dst, const struct ctfs_ct_r
 	int rc = 0;
 
 	ctfs_seterr(err, errlen, "%s", "");
-	if (!o->new_master && !o->signer && !o->policy_local && !o->policy_remote) {
+	if (o->sign_only && (o->new_master || !o->signer)) {
+		ctfs_seterr(err, errlen, "re-signing takes a new signing key and no master key");
+		return -EINVAL;
+	}
+	if (!o->new_master && !o->signer && !o->policy_local && !o->policy_remote &&
+	    !o->model_id && !o->model_version) {
 		ctfs_seterr(err, errlen, "nothing to change: no new key and no new policy");
 		return -EINVAL;
 	}

@@ -239,7 +239,7 @@ static int select_tensors(struct writer *w)
 static int crypto_keys_json(const struct writer *w, struct ctfs_buf *b)
 {
 	return ctfs_ct_meta_crypto_keys(b, w->version, w->chunk, w->o->alg, w->o->master,
-					w->o->signer);
+					w->o->signer, w->o->x5c, w->o->n_x5c);
 }
 
 /* An empty v1 tensor has empty iv and tag. */
@@ -595,6 +595,25 @@ static void writer_free(struct writer *w)
 	ctfs_st_free(w->h);
 }
 
+/* ctfs.model_id / ctfs.version and the plaintext digests, before the
+ * header is sized: they are signed with the rest of it. */
+static int add_trust_meta(struct writer *w)
+{
+	bool *plain = calloc(w->h->n_tensors ? w->h->n_tensors : 1, sizeof(*plain));
+	int rc;
+
+	if (!plain)
+		return -ENOMEM;
+	for (size_t i = 0; i < w->h->n_tensors; i++)
+		plain[i] = !w->by_index[i];
+	rc = ctfs_ct_meta_trust(w->h, w->o->model_id, w->o->model_version,
+				w->o->no_digests ? -1 : w->in_fd, plain, w->version, w->chunk);
+	if (rc && rc != -ENOMEM)
+		rc = fail(w, rc, "cannot compute the plaintext digests: %s", strerror(-rc));
+	free(plain);
+	return rc;
+}
+
 int ctfs_ct_encrypt_file(const char *in_path, const char *out_path,
 			 const struct ctfs_ct_write_opts *o, char *err, size_t errlen)
 {
@@ -608,6 +627,8 @@ int ctfs_ct_encrypt_file(const char *in_path, const char *out_path,
 		rc = open_input(&w, in_path);
 	if (!rc)
 		rc = select_tensors(&w);
+	if (!rc)
+		rc = add_trust_meta(&w);
 	if (!rc)
 		rc = write_output(&w, out_path);
 	if (rc && err && !*err)
