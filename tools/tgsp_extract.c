@@ -135,7 +135,11 @@ static const char *link_at(struct walk *w, bool *owned)
 	if (dir < 0)
 		return NULL;	/* a parent is not a directory: the kernel stops there too */
 	buf = malloc(CTFS_TAR_MAX_PATH + 1);
-	n = buf ? readlinkat(dir, leaf, buf, CTFS_TAR_MAX_PATH + 1) : -1;
+	if (!buf) {
+		close(dir);
+		return "/";	/* cannot tell: fail closed, as if it led outside */
+	}
+	n = readlinkat(dir, leaf, buf, CTFS_TAR_MAX_PATH + 1);
 	close(dir);
 	if (n < 0 || n > CTFS_TAR_MAX_PATH) {
 		free(buf);
