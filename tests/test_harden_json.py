@@ -29,9 +29,12 @@ def test_duplicate_policy_key_refused_at_open(tmp_path, tool, keyring, vectors, 
     src = tmp_path / "src"
     src.mkdir()
     vec = os.path.join(vectors, "cryptotensors", NAME)
-    forge(vec, src / NAME, keys, '{"local":"%s","local":"%s"}' % (first, second))
-    # control: the same file with one "local" (allow) opens
-    forge(vec, src / "control.safetensors", keys, '{"local":"%s"}' % ALLOW)
+    forge(vec, src / NAME, keys, '{"local":"%s","local":"%s","remote":"%s"}'
+          % (first, second, ALLOW))
+    # control: the same file with one "local" (allow) opens (upstream needs
+    # "remote" too)
+    forge(vec, src / "control.safetensors", keys, '{"local":"%s","remote":"%s"}'
+          % (ALLOW, ALLOW))
     tool("key", "add", "--keyring", keyring, keys)
     m = mount(src, keyring)
     with open(m.file("control.safetensors"), "rb") as f:
