@@ -253,3 +253,19 @@ def test_key_selection_and_sources(upstream, tool, keyring, tmp_path, request):
     tool("encrypt", model, dst, "--keys", a, "--exclude", "*.txt", "--force", "--quiet")
     assert sorted(os.listdir(dst)) == ["config.json", "model.safetensors"]
     upstream_reads(upstream, dst / "model.safetensors", load_jwks(a), written)
+
+
+def test_ctfs_metadata_entries(upstream, tool, tmp_path, request):
+    """The signed entries ctfs adds (ctfs.model_id, ctfs.version, and the
+    plaintext digests ctfs.plain_sha256, written by default for a partially
+    encrypted file) are ordinary user metadata to upstream: it still loads."""
+    seed = expected_seed(request, 2601)
+    keys = keygen(tool, tmp_path / "keys.json", "aes256gcm")
+    src, out = tmp_path / "m.safetensors", tmp_path / "m.cryptotensors"
+    written = plain_model(upstream, src, seed)
+    tool("encrypt", src, out, "--keys", keys, "--tensors", "big", "--model-id", "acme/m1",
+         "--model-version", "3", "--quiet")
+    _, meta = crypto_keys(out)
+    assert meta["ctfs.model_id"] == "acme/m1" and meta["ctfs.version"] == "3"
+    assert json.loads(meta["ctfs.plain_sha256"])["tensors"]
+    upstream_reads(upstream, out, load_jwks(keys), written)
