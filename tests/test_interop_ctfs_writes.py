@@ -269,3 +269,20 @@ def test_ctfs_metadata_entries(upstream, tool, tmp_path, request):
     assert meta["ctfs.model_id"] == "acme/m1" and meta["ctfs.version"] == "3"
     assert json.loads(meta["ctfs.plain_sha256"])["tensors"]
     upstream_reads(upstream, out, load_jwks(keys), written)
+
+
+def test_sign_output(upstream, tool, tmp_path, request):
+    """ctfs-tool sign (a new signer, data untouched): upstream loads the
+    re-signed file with the old master key and the new signing key."""
+    seed = expected_seed(request, 2701)
+    keys = keygen(tool, tmp_path / "keys.json", "aes128gcm")
+    new = keygen(tool, tmp_path / "new.json", "aes128gcm", "--kid-prefix", "vendor2")
+    src, out = tmp_path / "m.safetensors", tmp_path / "m.cryptotensors"
+    written = plain_model(upstream, src, seed)
+    tool("encrypt", src, out, "--keys", keys, "--quiet")
+    tool("sign", "--old-keys", keys, "--keys", new, "--quiet", out)
+    ck, _ = crypto_keys(out)
+    assert ck["sign"]["kid"] == "vendor2-sign"
+    jwks = [k for k in load_jwks(keys) if k["kty"] == "oct"] + \
+        [k for k in load_jwks(new) if k["kty"] == "okp"]
+    upstream_reads(upstream, out, jwks, written)
