@@ -29,7 +29,7 @@ FIGURES = [
 ]
 GOCRYPTFS = {"read_gocryptfs_cold", "read_gocryptfs_warm", "rss_gocryptfs_peak"}
 TORCH = {"load_torch_plain", "load_torch_ctfs_cold", "load_torch_ctfs_warm"}
-TARGETS = 12
+TARGETS = 13
 
 
 def have_torch():
