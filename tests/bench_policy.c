@@ -20,7 +20,7 @@ static const char policy[] =
 	"default allow := false\n"
 	"allow if {\n"
 	"\tinput.process.uid in data.uids\n"
-	"\tnot startswith(input.process.exe, \"/tmp/\")\n"
+	"\tnot startswith(input.process.exe, \"/nonexistent/\")\n"
 	"\ttime.now_ns() < time.parse_rfc3339_ns(\"2100-01-01T00:00:00Z\")\n"
 	"\tnot input.process.comm in {\"cat\", \"dd\", \"cp\"}\n"
 	"}\n";
