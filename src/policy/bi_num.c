@@ -170,12 +170,9 @@ static int b_count(struct rg_ev *ev, struct rg_val **a, struct rg_val **out)
 	size_t n;
 
 	switch (a[0]->type) {
-	case RG_STR: {
-		n = 0;
-		for (size_t i = 0; i < a[0]->len; i++)
-			n += ((unsigned char)a[0]->s[i] & 0xc0) != 0x80;
+	case RG_STR:
+		n = rg_utf8_count(a[0]->s, a[0]->len);
 		break;
-	}
 	case RG_ARR: case RG_OBJ: case RG_SET:
 		n = a[0]->len;
 		break;

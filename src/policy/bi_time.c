@@ -9,6 +9,8 @@
 #define RET(x) do { *out = (x); return *out ? 0 : -ENOMEM; } while (0)
 #define NS_PER_DAY 86400000000000LL
 
+__extension__ typedef __int128 i128; /* nanoseconds of dates near the int64 range */
+
 /* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant). */
 static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
 {
@@ -120,8 +122,13 @@ static int rfc3339(const char *s, size_t n, int64_t *ns)
 		return -EINVAL;
 	days = days_from_civil(y, mo, d);
 	t = ((days * 24 + h + oh) * 60 + mi + om) * 60 + sec;
-	if (__builtin_mul_overflow(t, 1000000000LL, ns) || __builtin_add_overflow(*ns, frac, ns))
-		return -ERANGE;
+	{
+		i128 x = (i128)t * 1000000000 + frac;
+
+		if (x < INT64_MIN || x > INT64_MAX)
+			return -ERANGE;
+		*ns = (int64_t)x;
+	}
 	return 0;
 }
 

@@ -34,6 +34,8 @@ struct cx {
 	size_t errlen;
 	int rc;
 	unsigned line;
+	const char **pend; /* names the current body declares with := or some */
+	size_t npend, pendcap;
 };
 
 static int cfail(struct cx *c, unsigned line, int rc, const char *fmt, ...)
@@ -253,6 +255,10 @@ static int declare_term(struct cx *c, struct scope *s, struct rg_term *t)
 		}
 		if (scope_find(s, t->name) >= 0 || is_global(c, t->name))
 			return 0;
+		/* declared later by := or some: visible only from there on */
+		for (size_t i = 0; i < c->npend; i++)
+			if (!strcmp(c->pend[i], t->name))
+				return 0;
 		return scope_add(c, s, t->name, &slot);
 	case TK_REF: case TK_ARR: case TK_SET: case TK_CALL:
 		return declare_list(c, s, t->items, t->n);
@@ -297,6 +303,39 @@ static int declare_pattern(struct cx *c, struct scope *s, struct rg_term *t, boo
 			if (declare_pattern(c, s, t->vals[i], assign))
 				return c->rc;
 	return 0;
+}
+
+static int pend_add(struct cx *c, const struct rg_term *t)
+{
+	if (t->kind == TK_VAR && !t->wildcard) {
+		if (grow(c->a, (void **)&c->pend, c->npend, &c->pendcap, sizeof(*c->pend)))
+			return nomem(c);
+		c->pend[c->npend++] = t->name;
+	}
+	for (size_t i = 0; t->kind == TK_ARR && i < t->n; i++)
+		if (pend_add(c, t->items[i]))
+			return c->rc;
+	for (size_t i = 0; t->kind == TK_OBJ && i < t->n; i++)
+		if (pend_add(c, t->vals[i]))
+			return c->rc;
+	return 0;
+}
+
+static int pend_expr(struct cx *c, const struct rg_expr *e)
+{
+	switch (e->kind) {
+	case EX_SOME:
+		for (size_t i = 0; i < e->nsome; i++)
+			if (pend_add(c, e->somevars[i]))
+				return c->rc;
+		return 0;
+	case EX_ASSIGN:
+		return pend_add(c, e->a);
+	case EX_SOMEIN:
+		return (e->a && pend_add(c, e->a)) || pend_add(c, e->b) ? c->rc : 0;
+	default:
+		return 0;
+	}
 }
 
 static int declare_expr(struct cx *c, struct scope *s, struct rg_expr *e)
@@ -362,7 +401,7 @@ static int resolve_call(struct cx *c, struct rg_term *t)
 
 		if (!dup)
 			return nomem(c);
-		for (char *tok = strtok(dup, "."); tok && np < 64; tok = strtok(NULL, "."))
+		for (char *sv = NULL, *tok = strtok_r(dup, ".", &sv); tok && np < 64; tok = strtok_r(NULL, ".", &sv))
 			parts[np++] = tok;
 		t->grp = rg_find_group(c->root, parts, np);
 	} else if (c->pkg && !strchr(n, '.')) {
@@ -444,8 +483,6 @@ static int resolve_comp(struct cx *c, struct rg_term *t, struct scope *s)
 
 	/* the head's names are declared by the body, so resolve it in the body's scope */
 	b->lo = c->nslots;
-	if (declare_term(c, &inner, t->value) || (t->key && declare_term(c, &inner, t->key)))
-		return c->rc;
 	if (resolve_body(c, b, s, &inner))
 		return c->rc;
 	if (resolve_term(c, t->value, &inner) || (t->key && resolve_term(c, t->key, &inner)))
@@ -460,11 +497,7 @@ static int resolve_term(struct cx *c, struct rg_term *t, struct scope *s)
 	case TK_VAR:
 		return resolve_var(c, t, s);
 	case TK_REF:
-		if (resolve_list(c, t->items, t->n, s))
-			return c->rc;
-		if (t->items[0]->kind == TK_VAL)
-			return cfail(c, t->line, -EINVAL, "a constant cannot be dereferenced");
-		return 0;
+		return resolve_list(c, t->items, t->n, s);
 	case TK_CALL:
 		if (resolve_list(c, t->items, t->n, s))
 			return c->rc;
@@ -486,8 +519,8 @@ static int check_with_target(struct cx *c, struct rg_with *w)
 	const struct rg_term *t = w->target, *h = t->kind == TK_REF ? t->items[0] : t;
 
 	if (h->kind != TK_VAR || (strcmp(h->name, "input") && strcmp(h->name, "data")))
-		return cfail(c, t->line, -EINVAL, "'with' is supported on input and data paths only "
-			     "(not on functions or builtins)");
+		return cfail(c, t->line, -EINVAL, "'with' on functions or builtins is not supported "
+			     "(only input and data paths)");
 	for (size_t i = 1; t->kind == TK_REF && i < t->n; i++)
 		if (t->items[i]->kind != TK_VAL || t->items[i]->val->type != RG_STR)
 			return cfail(c, t->line, -EINVAL, "'with' targets must be constant paths");
@@ -519,6 +552,9 @@ static int resolve_expr(struct cx *c, struct rg_expr *e, struct scope *s)
 	case EX_SOME:
 		return resolve_list(c, e->somevars, e->nsome, s);
 	case EX_EVERY:
+		for (size_t i = 0; i < e->nwith; i++)
+			if (check_with_target(c, &e->with[i]) || resolve_term(c, e->with[i].value, s))
+				return c->rc;
 		return resolve_every(c, e, s);
 	case EX_SOMEIN:
 		if ((e->a && resolve_term(c, e->a, s)) || resolve_term(c, e->b, s))
@@ -541,22 +577,45 @@ static int resolve_body(struct cx *c, struct rg_body *b, struct scope *up, struc
 {
 	struct scope local = { .up = up };
 	struct scope *s = pre ? pre : &local;
+	const char **pend = c->pend;
+	size_t npend = c->npend, pendcap = c->pendcap;
+	int rc = 0;
 
 	if (!pre)
 		b->lo = c->nslots;
-	for (size_t i = 0; i < b->n; i++)
-		if (declare_expr(c, s, b->e[i]))
-			return c->rc;
-	for (size_t i = 0; i < b->n; i++)
-		if (declare_expr_uses(c, s, b->e[i]))
-			return c->rc;
-	for (size_t i = 0; i < b->n; i++)
-		if (resolve_expr(c, b->e[i], s))
-			return c->rc;
+	/* names declared with := or some are visible from their declaration on
+	 * (as OPA scopes them); every other name is a variable of the whole body */
+	c->pend = NULL;
+	c->npend = c->pendcap = 0;
+	for (size_t i = 0; !rc && i < b->n; i++)
+		rc = pend_expr(c, b->e[i]);
+	for (size_t i = 0; !rc && i < b->n; i++)
+		rc = declare_expr_uses(c, s, b->e[i]);
+	c->pend = pend;
+	c->npend = npend;
+	c->pendcap = pendcap;
+	for (size_t i = 0; !rc && i < b->n; i++) {
+		struct rg_expr *e = b->e[i];
+
+		c->line = e->line;
+		if (e->kind == EX_ASSIGN) {
+			rc = resolve_term(c, e->b, s);
+			for (size_t w = 0; !rc && w < e->nwith; w++)
+				rc = check_with_target(c, &e->with[w]) || resolve_term(c, e->with[w].value, s);
+			if (!rc)
+				rc = declare_expr(c, s, e) || resolve_term(c, e->a, s);
+		} else if (e->kind == EX_SOMEIN) {
+			rc = resolve_term(c, e->c, s) || declare_expr(c, s, e) ||
+			     (e->a && resolve_term(c, e->a, s)) || resolve_term(c, e->b, s);
+			for (size_t w = 0; !rc && w < e->nwith; w++)
+				rc = check_with_target(c, &e->with[w]) || resolve_term(c, e->with[w].value, s);
+		} else {
+			rc = declare_expr(c, s, e) || resolve_expr(c, e, s);
+		}
+	}
 	if (!pre)
 		b->hi = c->nslots;
-	/* names visible to the caller (rule heads) stay in `pre` */
-	return 0;
+	return rc ? (c->rc ? c->rc : rc) : 0;
 }
 
 /* --- safety and ordering ------------------------------------------------------ */
@@ -699,6 +758,15 @@ static int expr_io(struct cx *c, const struct rg_expr *e, int lo, struct io *io)
 	for (size_t i = 0; i < e->nwith; i++)
 		if (vars_term(c, e->with[i].value, false, io))
 			return c->rc;
+	/* a variable the expression binds itself (x == xs[x]) is not needed before */
+	for (size_t i = 0; i < io->in.n; i++) {
+		for (size_t j = 0; j < io->out.n; j++) {
+			if (io->in.v[i] == io->out.v[j] && io->in.v[i] >= lo) {
+				io->in.v[i--] = io->in.v[--io->in.n];
+				break;
+			}
+		}
+	}
 	if (e->neg) {
 		/* a negated expression binds nothing outside: all it uses must be bound */
 		for (size_t i = 0; i < io->out.n; i++)
@@ -854,8 +922,6 @@ static int compile_one(struct cx *c, struct rg_rule *r, struct scope *args)
 
 	c->line = r->line;
 	r->body->lo = c->nslots;
-	if ((r->key && declare_term(c, &s, r->key)) || declare_term(c, &s, r->value))
-		return c->rc;
 	if (resolve_body(c, r->body, args, &s))
 		return c->rc;
 	if ((r->key && resolve_term(c, r->key, &s)) || resolve_term(c, r->value, &s))
@@ -884,8 +950,6 @@ static int compile_rule(struct cx *c, struct rg_rule *r)
 	for (struct rg_rule *e = r; e; e = e->els)
 		if (compile_one(c, e, &args))
 			return c->rc;
-	if (r->is_default && r->value->kind != TK_VAL)
-		return cfail(c, r->line, -EINVAL, "default rule '%s' must have a constant value", r->name);
 	for (struct rg_rule *e = r; e; e = e->els)
 		e->nslots = c->nslots;
 	return 0;

@@ -434,3 +434,40 @@ int rg_to_json(struct ctfs_buf *b, const struct rg_val *v)
 		return rc ? rc : ctfs_buf_putc(b, ']');
 	}
 }
+
+size_t rg_utf8_len(const char *s, size_t n)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t need;
+	unsigned cp;
+
+	if (u[0] < 0x80)
+		return 1;
+	if (u[0] >= 0xc2 && u[0] <= 0xdf)
+		need = 2, cp = u[0] & 0x1f;
+	else if (u[0] >= 0xe0 && u[0] <= 0xef)
+		need = 3, cp = u[0] & 0x0f;
+	else if (u[0] >= 0xf0 && u[0] <= 0xf4)
+		need = 4, cp = u[0] & 0x07;
+	else
+		return 1;
+	if (n < need)
+		return 1;
+	for (size_t i = 1; i < need; i++) {
+		if ((u[i] & 0xc0) != 0x80)
+			return 1;
+		cp = cp << 6 | (u[i] & 0x3f);
+	}
+	if ((need == 3 && (cp < 0x800 || (cp >= 0xd800 && cp < 0xe000))) || (need == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 1;
+	return need;
+}
+
+size_t rg_utf8_count(const char *s, size_t n)
+{
+	size_t c = 0;
+
+	for (size_t i = 0; i < n; c++)
+		i += rg_utf8_len(s + i, n - i);
+	return c;
+}
