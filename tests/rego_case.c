@@ -1,5 +1,6 @@
 /* Runs one Rego query for the conformance and differential tests: reads a
- * JSON case {"modules":[..], "query":"..", "input":.., "data":.., "strict":b}
+ * JSON case {"modules":[..], "query":"..", "input":.. (or "input_json": text),
+ * "data":.., "strict":b}
  * on stdin and prints {"results":[..]} or {"error":"..","parse":b}. */
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -90,7 +91,11 @@ int main(void)
 		print_error("compile", err);
 		return 0;
 	}
-	in = jin ? cJSON_PrintUnformatted(jin) : NULL;
+	/* "input_json": the input as raw text, so 100.0 stays 100.0 */
+	if (cJSON_IsString(cJSON_GetObjectItem(c, "input_json")))
+		in = strdup(cJSON_GetObjectItem(c, "input_json")->valuestring);
+	else
+		in = jin ? cJSON_PrintUnformatted(jin) : NULL;
 	data = jdata ? cJSON_PrintUnformatted(jdata) : NULL;
 	rc = ctfs_rego_query(r, q->valuestring, in, in ? strlen(in) : 0, data, data ? strlen(data) : 0,
 			     cJSON_IsTrue(strict), &res, err, sizeof(err));

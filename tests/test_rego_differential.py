@@ -223,7 +223,7 @@ def opa_eval(opa, path, pkg, inp, workdir):
     inp_path = os.path.join(workdir, "input.json")
     with open(inp_path, "w") as f:
         json.dump(inp, f)
-    p = subprocess.run([opa, "eval", "--v1-compatible" if False else "-f", "json", "-d", path, "-i", inp_path,
+    p = subprocess.run([opa, "eval", "-f", "json", "-d", path, "-i", inp_path,
                         "data." + pkg], capture_output=True, text=True, timeout=120)
     if p.returncode != 0:
         return ("error", p.stdout[-300:] + p.stderr[-300:])
@@ -235,7 +235,7 @@ def opa_eval(opa, path, pkg, inp, workdir):
 
 
 def ours_eval(tool, text, pkg, inp):
-    doc = {"modules": [text], "query": "x = data." + pkg, "input": inp}
+    doc = {"modules": [text], "query": "x = data." + pkg, "input_json": json.dumps(inp)}
     p = subprocess.run([tool], input=json.dumps(doc), capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
     out = load(p.stdout)
@@ -264,13 +264,18 @@ def test_differential_against_opa(tmp_path):
             f.write(text)
         inp = gen.input_doc()
         want = opa_eval(opa, path, pkg, inp, str(tmp_path))
+        if want[0] == "error" and "rego_type_error" in want[1]:
+            # OPA's static type checker: not part of the subset (ctfs
+            # evaluates such policies with OPA's run-time semantics)
+            kinds["type_error (outside the subset)"] = kinds.get("type_error (outside the subset)", 0) + 1
+            continue
         got = ours_eval(tool, text, pkg, inp)
         kinds[want[0]] = kinds.get(want[0], 0) + 1
         if want[0] != got[0] or (want[0] == "value" and want[1] != got[1]):
             disagreements.append((n, text, inp, want, got))
         else:
             agreed += 1
-    print("agreed %d of %d (opa: %s); disagreements %d" % (agreed, count, kinds, len(disagreements)))
+    print("agreed %d of %d (opa results: %s); disagreements %d" % (agreed, count, kinds, len(disagreements)))
     for n, text, inp, want, got in disagreements[:5]:
         print("--- policy %d\n%s\ninput %s\nopa  %s\nours %s" % (n, text, json.dumps(inp), want, got))
     assert not disagreements, "%d disagreements with opa (seed %d)" % (len(disagreements), seed)

@@ -595,10 +595,11 @@ static int resolve_expr(struct cx *c, struct rg_expr *e, struct scope *s)
 
 /* --- hoisting out of negations ----------------------------------------------- */
 
-/* OPA binds references (and comprehensions) used as builtin arguments to
- * fresh variables before the expression (its "rewrite dynamics" stage).
- * For `not f(input.x)` that makes an undefined input.x fail the body rather
- * than satisfy the negation; do the same so negations decide the same. */
+/* OPA binds nested calls, and references and comprehensions used as call
+ * arguments, to fresh variables before the expression (its "rewrite expr
+ * terms" and "rewrite dynamics" stages). For `not f(input.x)` or
+ * `not g(to_number(s)) > 1` that makes an undefined argument fail the body
+ * rather than satisfy the negation; do the same so negations decide alike. */
 struct hoist {
 	struct rg_expr **out;
 	size_t n, cap;
@@ -614,7 +615,7 @@ static int hoist_push(struct cx *c, struct hoist *h, struct rg_expr *e)
 
 static bool is_dynamic(const struct rg_term *t)
 {
-	if (t->kind == TK_REF || t->kind == TK_ACOMP || t->kind == TK_SCOMP || t->kind == TK_OCOMP)
+	if (t->kind == TK_REF || t->kind == TK_CALL || t->kind == TK_ACOMP || t->kind == TK_SCOMP || t->kind == TK_OCOMP)
 		return true;
 	return t->kind == TK_VAR && (t->vkind == V_INPUT || t->vkind == V_DATA || t->vkind == V_RULE ||
 				     t->vkind == V_ALIAS);
@@ -643,6 +644,8 @@ static int hoist_one(struct cx *c, struct hoist *h, const struct rg_expr *orig, 
 		return 0;
 	if (t->kind == TK_REF && hoist_list(c, h, orig, t->items + 1, t->n - 1))
 		return c->rc;
+	if (t->kind == TK_CALL && t->outarg)
+		return 0; /* f(x, out) binds out: it cannot move out of the expression */
 	if ((slot = new_slot(c, "__local")) < 0)
 		return c->rc;
 	var = rg_alloc(c->a, sizeof(*var));
@@ -671,6 +674,8 @@ static int hoist_in_term(struct cx *c, struct hoist *h, const struct rg_expr *or
 
 	if (t->kind == TK_REF)
 		return hoist_list(c, h, orig, t->items + 1, t->n - 1);
+	if (t->kind == TK_CALL)
+		return hoist_one(c, h, orig, tp);
 	if (t->kind == TK_ACOMP || t->kind == TK_SCOMP || t->kind == TK_OCOMP || is_dynamic(t))
 		return 0;
 	return hoist_one(c, h, orig, tp);
