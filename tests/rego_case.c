@@ -89,7 +89,7 @@ int main(void)
 				       (size_t[]){ 17 }, 1, NULL, &r, err, sizeof(err));
 	if (rc) {
 		print_error("compile", err);
-		return 0;
+		goto out;
 	}
 	/* "input_json": the input as raw text, so 100.0 stays 100.0 */
 	if (cJSON_IsString(cJSON_GetObjectItem(c, "input_json")))
@@ -103,6 +103,7 @@ int main(void)
 		print_error(rc == -EINVAL ? "query" : "eval", err);
 	else
 		printf("{\"results\":%s}\n", res);
+out:
 	free(res);
 	free(in);
 	free(data);

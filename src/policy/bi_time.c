@@ -196,7 +196,9 @@ static int b_add_date(struct rg_ev *ev, struct rg_val **a, struct rg_val **out)
 	if (dy > 1000000 || dy < -1000000 || dm > 12000000 || dm < -12000000 || dd > 400000000 || dd < -400000000)
 		return rg_bi_err(ev, "time.add_date: time outside of valid range");
 	days = floordiv(ns, NS_PER_DAY);
-	rest = ns - days * NS_PER_DAY;
+	rest = ns % NS_PER_DAY; /* days * NS_PER_DAY may not fit near the int64 ends */
+	if (rest < 0)
+		rest += NS_PER_DAY;
 	civil_from_days(days, &y, &m, &d);
 	y += dy;
 	m += dm - 1;
