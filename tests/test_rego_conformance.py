@@ -1,8 +1,10 @@
 """OPA's own conformance suite (v1/test/cases/testdata/v1/*/*.yaml, fetched
-at test time with the Go toolchain) run through the C engine. Every case of
-every folder in SUBSET must pass; other folders (and cases the engine
-refuses at parse time as outside its subset) count as skipped. Prints
-passed/failed/skipped per folder and overall."""
+at test time with the Go toolchain) run through the C engine. Every case is
+run; a case the engine refuses at parse time as outside its subset (unknown
+builtin, `with` on functions, multi-part rule heads) counts as skipped.
+Every case of every folder in SUBSET must pass (no failure, no skip);
+failures elsewhere are reported, not fatal. Prints passed/failed/skipped
+per folder and overall."""
 import glob
 import json
 import os
@@ -19,14 +21,19 @@ yaml = pytest.importorskip("yaml")
 
 # Folders whose every case the engine must get right (the supported subset).
 SUBSET = set("""
-base64builtins base64urlbuiltins casts comparisonexpr completedoc compositebasedereference
-cryptosha256 disjunction elsekeyword embeddedvirtualdoc evaltermexpr example fix1863
-globmatch helloworld indexing indirectreferences intersection invalidkeyerror
-jwtencodesignheadererrors jwtencodesignpayloaderrors negation nestedreferences
-netcidrcontains numbersrange objectget objectkeys partialdocconstants partialiter
-partialsetdoc regexmatch semvercompare semverisvalid sets sprintf topdowndynamicdispatch
-trim trimleft trimprefix trimright trimspace trimsuffix typebuiltin typenamebuiltin undos
-union varreferences
+aggregates array assignments base64builtins base64urlbuiltins bitsand bitsnegate bitsor
+bitsshiftleft bitsshiftright bitsxor casts comparisonexpr completedoc
+compositebasedereference compositereferences comprehensions containskeyword cryptosha256
+disjunction elsekeyword embeddedvirtualdoc eqexpr evaltermexpr every example fix1863
+functions globmatch globquotemeta helloworld hexbuiltins indexing indirectreferences
+intersection invalidkeyerror jwtencodesignheadererrors jwtencodesignpayloaderrors negation
+nestedreferences netcidrcontains numbersrange numbersrangestep objectfilter
+objectfilteridempotent objectfilternonstringkey objectget objectkeys objectremove
+objectremoveidempotent objectremovenonstringkey objectunion objectunionn
+partialdocconstants partialiter partialsetdoc regexmatch replacen semvercompare
+semverisvalid sets sprintf strings topdowndynamicdispatch trim trimleft trimprefix
+trimright trimspace trimsuffix type typebuiltin typenamebuiltin undos union varreferences
+virtualdocs
 """.split())
 
 # Messages of parse-time refusals of constructs outside the subset.
@@ -85,10 +92,7 @@ def run_case(tool, case):
     if "input" in case:
         doc["input"] = case["input"]
     if "input_term" in case:
-        try:
-            doc["input"] = json.loads(case["input_term"])
-        except ValueError:
-            return "skip", "input_term is not JSON"
+        doc["input_term"] = case["input_term"]  # a Rego term: the driver evaluates it
     p = subprocess.run([tool], input=json.dumps(doc), capture_output=True, text=True, timeout=60)
     if p.returncode != 0:
         return "fail", "driver crashed: rc=%d %s" % (p.returncode, p.stderr[-300:])
@@ -127,9 +131,6 @@ def test_opa_conformance():
         with open(f) as fh:
             cases = (yaml.safe_load(fh) or {}).get("cases") or []
         for case in cases:
-            if folder not in SUBSET and not only:
-                st[2] += 1
-                continue
             verdict, why = run_case(tool, case)
             st[{"pass": 0, "fail": 1, "skip": 2}[verdict]] += 1
             if verdict == "fail" or (verdict == "skip" and folder in SUBSET):
@@ -138,7 +139,9 @@ def test_opa_conformance():
     print("\nfolder passed failed skipped")
     for folder, s in sorted(stats.items()):
         print("%s%s %d %d %d" % ("*" if folder in SUBSET else " ", folder, *s))
-    print("overall: passed %d failed %d skipped %d (subset: %d folders, marked *)" % (*tot, len(SUBSET)))
+    sub = [sum(s[i] for f, s in stats.items() if f in SUBSET) for i in range(3)]
+    print("overall: passed %d failed %d skipped %d" % tuple(tot))
+    print("subset (%d folders, marked *): passed %d failed %d skipped %d" % (len(SUBSET), *sub))
     for line in failures[:400]:
         print("FAIL", line)
     inside = [x for x in failures if x.split(":")[0] in SUBSET]
