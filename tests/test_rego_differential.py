@@ -49,6 +49,12 @@ class Gen:
             lambda: "count(object.keys(input.tags))",
             lambda: "object.get(input.tags, %s, 0)" % self.lit_str(),
             lambda: "semver.compare(%s, input.ver)" % json.dumps(self.pick("1.0.0", "1.10.0-rc.1", "2.0.0")),
+            lambda: "bits.and(%s, %s)" % (self.int_(d + 1), self.int_(d + 1)),
+            lambda: "bits.lsh(%s, %d)" % (self.int_(d + 1), self.r.randint(0, 4)),
+            lambda: "strings.count(%s, \"a\")" % self.str_(d + 1),
+            lambda: "count(data.allow_users)",
+            lambda: "data.limits.n",
+            lambda: "count([x | some x in numbers.range(%s, 3)])" % self.r.randint(-3, 5),
         )()
 
     def num(self, d=0):
@@ -88,6 +94,11 @@ class Gen:
             lambda: "split(%s, \".\")[0]" % self.str_(d + 1),
             lambda: "time.weekday(input.ts)",
             lambda: "type_name(%s)" % self.val(d + 1),
+            lambda: "strings.reverse(%s)" % self.str_(d + 1),
+            lambda: "hex.encode(%s)" % self.str_(d + 1),
+            lambda: "strings.replace_n({\"a\": \"1\", \"b\": \"22\"}, %s)" % self.str_(d + 1),
+            lambda: "object.get(data.names, input.user, \"?\")",
+            lambda: json.dumps(self.pick("tab\there", "quote\"s", "back\\slash", "uni\u00e9", "nl\nx")),
         )()
 
     def bool_(self, d=0):
@@ -108,6 +119,10 @@ class Gen:
             lambda: "time.parse_rfc3339_ns(input.t) < input.ts",
             lambda: "input.flag",
             lambda: "input.tags[%s] > 1" % self.lit_str(),
+            lambda: "input.user in data.allow_users",
+            lambda: "strings.any_prefix_match(input.roles, [\"a\", \"d\"])",
+            lambda: "%s, %s in input.roles" % (self.r.randint(0, 2), self.str_(d + 1)),
+            lambda: "some r in input.roles; startswith(r, %s)" % self.lit_str() if False else "count(input.roles) > 0",
         )()
 
     def arr(self, d=0):
@@ -154,7 +169,7 @@ class Gen:
 
     def rules(self, i):
         """Definitions of rule family i (names r<i>, s<i>, ...)."""
-        g = self.r.randint(0, 11)
+        g = self.r.randint(0, 16)
         if g == 0:
             return "r%d := %s\n" % (i, self.val())
         if g == 1:
@@ -181,7 +196,23 @@ class Gen:
             return "c%d := 1 if %s\nc%d := 2 if %s\n" % (i, self.bool_(), i, self.bool_())
         if g == 10:
             return "a%d := [y | some i, y in input.roles; i %% 2 == 0]\nb%d := {v: i | some i, v in input.roles}\n" % (i, i)
-        return "v%d := %s\n" % (i, self.pick(self.arr, self.setv, self.obj)())
+        if g == 11:
+            return "v%d := %s\n" % (i, self.pick(self.arr, self.setv, self.obj)())
+        if g == 12:
+            return ("g%d(x) := \"small\" if x < 3\ng%d(x) := \"big\" if x > 5\ng%d(_) := \"mid\" if false\n"
+                    "h%d := [g%d(n) | some n in [input.n, 1, 9, 4]]\n") % (i, i, i, i, i)
+        if g == 13:
+            return ("m%d[k] := v if {\n\tsome k, v in data.names\n\t%s\n}\nmm%d := {k | some k, _ in m%d}\n") % (
+                i, self.pick("startswith(v, \"A\")", "true", "count(v) > 3"), i, i)
+        if g == 14:
+            return ("t%d if {\n\tdata.limits.n == 99 with data.limits.n as 99\n\tinput.n == %d with input.n as %d\n}\n"
+                    "u%d := [x | some x in data.allow_users] with data.allow_users as [\"z\"] if true\n") % (
+                i, 4, 4, i) if False else ("t%d if {\n\tdata.limits.n == 99 with data.limits.n as 99\n\t"
+                                          "input.n == 4 with input.n as 4\n}\n") % i
+        if g == 15:
+            return ("q%d contains [a, b] if {\n\tsome a in input.roles\n\tsome b in data.allow_users\n\t%s\n}\n"
+                    "k%d := count(q%d)\n") % (i, self.pick("a != b", "a < b", "startswith(a, b)"), i, i)
+        return "z%d := %s\n" % (i, self.pick("data", "data.names", "[data.limits.n, input.n]", "{\"k\": data.limits}"))
 
     def policy(self, pkg):
         body = "".join(self.rules(i) for i in range(self.r.randint(3, 6)))
@@ -219,14 +250,21 @@ def canon(v):
     return v
 
 
+DATA = {"allow_users": ["alice", "bob", "Émile"], "limits": {"n": 5, "x": 1.5},
+        "names": {"alice": "Alice", "bob": "Bob", "admin": "Root"}}
+
+
 def opa_eval(opa, path, pkg, inp, workdir):
     inp_path = os.path.join(workdir, "input.json")
+    data_path = os.path.join(workdir, "data.json")
     with open(inp_path, "w") as f:
         json.dump(inp, f)
-    p = subprocess.run([opa, "eval", "-f", "json", "-d", path, "-i", inp_path,
+    with open(data_path, "w") as f:
+        json.dump(DATA, f)
+    p = subprocess.run([opa, "eval", "-f", "json", "-d", path, "-d", data_path, "-i", inp_path,
                         "data." + pkg], capture_output=True, text=True, timeout=120)
     if p.returncode != 0:
-        return ("error", p.stdout[-300:] + p.stderr[-300:])
+        return ("error", p.stdout + p.stderr)
     out = load(p.stdout)
     res = out.get("result")
     if not res:
@@ -235,7 +273,7 @@ def opa_eval(opa, path, pkg, inp, workdir):
 
 
 def ours_eval(tool, text, pkg, inp):
-    doc = {"modules": [text], "query": "x = data." + pkg, "input_json": json.dumps(inp)}
+    doc = {"modules": [text], "query": "x = data." + pkg, "input_json": json.dumps(inp), "data": DATA}
     p = subprocess.run([tool], input=json.dumps(doc), capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
     out = load(p.stdout)
@@ -277,5 +315,5 @@ def test_differential_against_opa(tmp_path):
             agreed += 1
     print("agreed %d of %d (opa results: %s); disagreements %d" % (agreed, count, kinds, len(disagreements)))
     for n, text, inp, want, got in disagreements[:5]:
-        print("--- policy %d\n%s\ninput %s\nopa  %s\nours %s" % (n, text, json.dumps(inp), want, got))
+        print("--- policy %d\n%s\ninput %s\nopa  %s\nours %s" % (n, text, json.dumps(inp), str(want)[:600], got))
     assert not disagreements, "%d disagreements with opa (seed %d)" % (len(disagreements), seed)

@@ -177,6 +177,7 @@ static struct rg_term *call_term(struct ps *p, const char *name, struct rg_term 
 
 static struct rg_term *parse_term(struct ps *p);
 static struct rg_term *parse_rel(struct ps *p);
+static struct rg_term *parse_member3(struct ps *p, struct rg_term *k, const char *close);
 static struct rg_body *parse_body_braced(struct ps *p);
 static struct rg_body *parse_body_until(struct ps *p, const char *close);
 
@@ -866,6 +867,8 @@ static int parse_value_and_body(struct ps *p, struct rg_rule *r, bool need_value
 		p->i++;
 		if (!(r->value = parse_term(p)))
 			return p->rc;
+		if (!stop_nl(p) && accept(p, ",") && !(r->value = parse_member3(p, r->value, NULL)))
+			return p->rc ? p->rc : -EINVAL;
 	} else if (need_value_op) {
 		return fail(p, -EINVAL, "expected ':=' or '=' after 'else'");
 	}
