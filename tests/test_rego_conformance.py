@@ -22,19 +22,19 @@ except ImportError:  # python3-yaml: installed by contrib/install-deps.sh
 
 # Folders whose every case the engine must get right (the supported subset).
 SUBSET = set("""
-aggregates array assignments base64builtins base64urlbuiltins bitsand bitsnegate bitsor
-bitsshiftleft bitsshiftright bitsxor casts comparisonexpr completedoc
+aggregates array assignments base64builtins base64urlbuiltins baseandvirtualdocs bitsand
+bitsnegate bitsor bitsshiftleft bitsshiftright bitsxor casts comparisonexpr completedoc
 compositebasedereference compositereferences comprehensions containskeyword cryptosha256
-disjunction elsekeyword embeddedvirtualdoc eqexpr evaltermexpr every example fix1863
-functions globmatch globquotemeta helloworld hexbuiltins indexing indirectreferences
-intersection invalidkeyerror jwtencodesignheadererrors jwtencodesignpayloaderrors negation
-nestedreferences netcidrcontains numbersrange numbersrangestep objectfilter
-objectfilteridempotent objectfilternonstringkey objectget objectkeys objectremove
-objectremoveidempotent objectremovenonstringkey objectunion objectunionn
-partialdocconstants partialiter partialsetdoc regexmatch replacen semvercompare
-semverisvalid sets sprintf strings topdowndynamicdispatch trim trimleft trimprefix
-trimright trimspace trimsuffix type typebuiltin typenamebuiltin undos union varreferences
-virtualdocs
+dataderef disjunction elsekeyword embeddedvirtualdoc eqexpr evaltermexpr every example
+fix1863 functions globmatch globquotemeta helloworld hexbuiltins indexing
+indirectreferences intersection invalidkeyerror jwtencodesignheadererrors
+jwtencodesignpayloaderrors negation nestedreferences netcidrcontains numbersrange
+numbersrangestep objectfilter objectfilteridempotent objectfilternonstringkey objectget
+objectkeys objectremove objectremoveidempotent objectremovenonstringkey objectunion
+objectunionn partialdocconstants partialiter partialsetdoc regexmatch replacen
+semvercompare semverisvalid sets sprintf strings topdowndynamicdispatch trim trimleft
+trimprefix trimright trimspace trimsuffix type typebuiltin typenamebuiltin undos union
+varreferences virtualdocs
 """.split())
 
 # Messages of parse-time refusals of constructs outside the subset.

@@ -415,6 +415,26 @@ static int materialize(struct rg_ev *ev, const struct rg_pkg *p, struct rg_val *
 static int eval_data_name(struct rg_ev *ev, const struct rg_pkg *p, struct rg_val *base, struct rg_val *nm,
 			  const struct rg_term *t, size_t i, kval k, void *ud);
 
+/* Inside base documents, constant numbers name object keys as strings
+ * (data.x[2] is data.x["2"]: store paths are strings). */
+static int eval_base(struct rg_ev *ev, struct rg_val *v, const struct rg_term *t, size_t i, kval k, void *ud)
+{
+	while (i < t->n && v->type == RG_OBJ && t->items[i]->kind == TK_VAL && t->items[i]->val->type == RG_NUM) {
+		struct ctfs_buf b = { 0 };
+		struct rg_val *name = NULL;
+
+		if (!rg_num_print(&b, t->items[i]->val))
+			name = rg_str(ev->a, (const char *)b.data, b.len);
+		ctfs_buf_free(&b);
+		if (!name)
+			return rg_ev_nomem(ev);
+		if (!(v = rg_obj_get(v, name)))
+			return 0;
+		i++;
+	}
+	return index_from(ev, v, t, i, k, ud);
+}
+
 /* data.<...>: walk packages while operands are constant names. */
 static int eval_data(struct rg_ev *ev, const struct rg_pkg *p, struct rg_val *base,
 		     const struct rg_term *t, size_t i, kval k, void *ud)
@@ -426,7 +446,7 @@ static int eval_data(struct rg_ev *ev, const struct rg_pkg *p, struct rg_val *ba
 	if (ov)
 		return index_from(ev, ov, t, i, k, ud);
 	if (!p)
-		return base ? index_from(ev, base, t, i, k, ud) : 0;
+		return base ? eval_base(ev, base, t, i, k, ud) : 0;
 	if (op && op->kind == TK_VAL && op->val->type == RG_NUM && p) {
 		/* data paths are strings: data[2] is data["2"] */
 		struct ctfs_buf b = { 0 };
@@ -466,7 +486,7 @@ static int eval_data_name(struct rg_ev *ev, const struct rg_pkg *p, struct rg_va
 		}
 		if (kid)
 			return eval_data(ev, kid, sub, t, i + 1, k, ud);
-		return sub ? index_from(ev, sub, t, i + 1, k, ud) : 0;
+		return sub ? eval_base(ev, sub, t, i + 1, k, ud) : 0;
 	}
 }
 
@@ -474,6 +494,7 @@ static int eval_data_name(struct rg_ev *ev, const struct rg_pkg *p, struct rg_va
 static int materialize(struct rg_ev *ev, const struct rg_pkg *p, struct rg_val *base, struct rg_val **out)
 {
 	struct vec kv = { 0 };
+	size_t nrules;
 	struct rg_val *v, *name;
 	int rc;
 
@@ -487,6 +508,7 @@ static int materialize(struct rg_ev *ev, const struct rg_pkg *p, struct rg_val *
 		if (!(name = rg_cstr(ev->a, p->groups[i]->name)) || (rc = vec_push(ev, &kv, name, v)))
 			return rc ? rc : rg_ev_nomem(ev);
 	}
+	nrules = kv.n;
 	for (size_t i = 0; i < p->nkids; i++) {
 		struct rg_val *sub;
 
@@ -496,12 +518,17 @@ static int materialize(struct rg_ev *ev, const struct rg_pkg *p, struct rg_val *
 		if ((rc = materialize(ev, p->kids[i], sub, &v)) || (rc = vec_push(ev, &kv, name, v)))
 			return rc;
 	}
+	/* base documents last: where a rule and a base document share a key,
+	 * the base value wins (as OPA merges them); sub-packages were merged
+	 * with their base documents above */
 	for (size_t i = 0; base && base->type == RG_OBJ && i < base->len; i++) {
-		bool seen = false;
+		size_t j;
 
-		for (size_t j = 0; j < kv.n && !seen; j++)
-			seen = rg_eq(kv.v[j], base->a[i]);
-		if (!seen && (rc = vec_push(ev, &kv, base->a[i], base->v[i])))
+		for (j = 0; j < kv.n && !rg_eq(kv.v[j], base->a[i]); j++)
+			;
+		if (j < nrules)
+			kv.w[j] = base->v[i];
+		else if (j == kv.n && (rc = vec_push(ev, &kv, base->a[i], base->v[i])))
 			return rc;
 	}
 	*out = rg_object(ev->a, kv.v, kv.w, kv.n);
