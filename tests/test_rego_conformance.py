@@ -24,17 +24,19 @@ except ImportError:  # python3-yaml: installed by contrib/install-deps.sh
 SUBSET = set("""
 aggregates array assignments base64builtins base64urlbuiltins baseandvirtualdocs bitsand
 bitsnegate bitsor bitsshiftleft bitsshiftright bitsxor casts comparisonexpr completedoc
-compositebasedereference compositereferences comprehensions containskeyword cryptosha256
-dataderef disjunction elsekeyword embeddedvirtualdoc eqexpr evaltermexpr every example
-fix1863 functions globmatch globquotemeta helloworld hexbuiltins indexing
-indirectreferences intersection invalidkeyerror jwtencodesignheadererrors
-jwtencodesignpayloaderrors negation nestedreferences netcidrcontains numbersrange
-numbersrangestep objectfilter objectfilteridempotent objectfilternonstringkey objectget
-objectkeys objectremove objectremoveidempotent objectremovenonstringkey objectunion
-objectunionn partialdocconstants partialiter partialsetdoc regexmatch replacen
-semvercompare semverisvalid sets sprintf strings topdowndynamicdispatch trim trimleft
-trimprefix trimright trimspace trimsuffix type typebuiltin typenamebuiltin undos union
-varreferences virtualdocs
+compositebasedereference compositereferences comprehensions containskeyword
+cryptohmacequal cryptohmacmd5 cryptohmacsha1 cryptohmacsha256 cryptohmacsha512 cryptomd5
+cryptosha1 cryptosha256 dataderef disjunction elsekeyword embeddedvirtualdoc eqexpr
+evaltermexpr every example fix1863 functions globmatch globquotemeta helloworld
+hexbuiltins indexing indirectreferences intersection invalidkeyerror
+jwtencodesignheadererrors jwtencodesignpayloaderrors negation nestedreferences
+netcidrcontains netcidrintersects netcidrisvalid numbersrange numbersrangestep
+objectfilter objectfilteridempotent objectfilternonstringkey objectget objectkeys
+objectremove objectremoveidempotent objectremovenonstringkey objectunion objectunionn
+partialdocconstants partialiter partialsetdoc regexfind regexisvalid regexmatch regexsplit
+replacen semvercompare semverisvalid sets sprintf strings topdowndynamicdispatch trim
+trimleft trimprefix trimright trimspace trimsuffix type typebuiltin typenamebuiltin undos
+union varreferences virtualdocs
 """.split())
 
 # Messages of parse-time refusals of constructs outside the subset.
