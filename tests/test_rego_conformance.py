@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(__file__))
 from conftest import binary, need  # noqa: E402
@@ -126,19 +127,21 @@ def test_opa_conformance():
     files = sorted(glob.glob(os.path.join(mod, "v1/test/cases/testdata/v1/*/*.yaml")))
     need(files, "no conformance cases in " + mod)
     only = os.environ.get("REGO_CONFORMANCE_ONLY")
-    stats, failures = {}, []
+    stats, failures, jobs = {}, [], []
     for f in files:
         folder = os.path.basename(os.path.dirname(f))
         if only and folder not in only.split(","):
             continue
-        st = stats.setdefault(folder, [0, 0, 0])
+        stats.setdefault(folder, [0, 0, 0])
         with open(f) as fh:
-            cases = (yaml.safe_load(fh) or {}).get("cases") or []
-        for case in cases:
-            verdict, why = run_case(tool, case)
-            st[{"pass": 0, "fail": 1, "skip": 2}[verdict]] += 1
-            if verdict == "fail" or (verdict == "skip" and folder in SUBSET):
-                failures.append("%s: %s: %s" % (folder, case.get("note"), why))
+            jobs += [(folder, case) for case in (yaml.safe_load(fh) or {}).get("cases") or []]
+    # one process per case, as many at once as there are CPUs
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        verdicts = list(pool.map(lambda job: run_case(tool, job[1]), jobs))
+    for (folder, case), (verdict, why) in zip(jobs, verdicts):
+        stats[folder][{"pass": 0, "fail": 1, "skip": 2}[verdict]] += 1
+        if verdict == "fail" or (verdict == "skip" and folder in SUBSET):
+            failures.append("%s: %s: %s" % (folder, case.get("note"), why))
     tot = [sum(s[i] for s in stats.values()) for i in range(3)]
     print("\nfolder passed failed skipped")
     for folder, s in sorted(stats.items()):
