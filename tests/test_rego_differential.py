@@ -122,7 +122,8 @@ class Gen:
             lambda: "input.user in data.allow_users",
             lambda: "strings.any_prefix_match(input.roles, [\"a\", \"d\"])",
             lambda: "%s, %s in input.roles" % (self.r.randint(0, 2), self.str_(d + 1)),
-            lambda: "some r in input.roles; startswith(r, %s)" % self.lit_str() if False else "count(input.roles) > 0",
+            lambda: "count(input.roles) > 0",
+            lambda: "every x in %s { %s }" % (self.pick("input.roles", "input.missing", "5", "[]"), self.cond_x()),
         )()
 
     def arr(self, d=0):
@@ -189,7 +190,8 @@ class Gen:
         if g == 6:
             return "ev%d if {\n\tevery x in input.roles {\n\t\t%s\n\t}\n}\n" % (i, self.cond_x())
         if g == 7:
-            return "nt%d if {\n\tnot %s\n}\n" % (i, self.bool_())
+            return "nt%d if {\n\tnot %s\n}\nsi%d if {\n\tsome x in %s\n}\n" % (
+                i, self.bool_(), i, self.pick("input.roles", "input.missing", "input.tags", "[]"))
         if g == 8:
             return "w%d := x if {\n\tx := %s with input.n as %d\n}\n" % (i, self.int_(), self.r.randint(0, 9))
         if g == 9:

@@ -1086,8 +1086,8 @@ static int check_unused_body(struct cx *c, const struct rg_body *b, const unsign
 		for (size_t j = 0; j < e->nsome; j++)
 			if (unused_decl(c, e->somevars[j], n))
 				return c->rc;
-		if ((e->kind == EX_SOMEIN || e->kind == EX_EVERY) &&
-		    (unused_decl(c, e->a, n) || unused_decl(c, e->b, n)))
+		/* `some x in xs` may leave x unused; `some x` and `every x` may not */
+		if (e->kind == EX_EVERY && (unused_decl(c, e->a, n) || unused_decl(c, e->b, n)))
 			return c->rc;
 		if (e->body && check_unused_body(c, e->body, n))
 			return c->rc;

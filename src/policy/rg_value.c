@@ -41,8 +41,10 @@ struct rg_val *rg_float(struct rg_arena *a, long double f)
 {
 	struct rg_val *v;
 
-	/* 2^63 is exactly representable: the range test is exact */
-	if (f == floorl(f) && f >= -9223372036854775808.0L && f < 9223372036854775808.0L)
+	/* 2^63 is exactly representable: the range test is exact; a negative
+	 * zero stays a float, printed "-0" as OPA's big.Float prints it */
+	if (f == floorl(f) && f >= -9223372036854775808.0L && f < 9223372036854775808.0L &&
+	    !(f == 0 && signbit(f)))
 		return rg_int(a, (int64_t)f);
 	v = rg_new(a, RG_NUM);
 	if (v)
