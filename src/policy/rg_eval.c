@@ -925,14 +925,10 @@ static int eval_expr_plain(struct rg_ev *ev, const struct rg_expr *e, kbody k, v
 		return unify2(ev, e->a, e->b, k, ud);
 	case EX_SOMEIN:
 		return eval_term(ev, e->c, somein_coll, &c);
-	case EX_EVERY: {
-		/* an undefined domain: every holds vacuously, as OPA does */
-		int rc = eval_term(ev, e->c, every_coll, &c);
-		bool any = false;
-
-		(void)any;
-		return rc;
-	}
+	case EX_EVERY:
+		/* an undefined domain, or one that is not a collection, makes
+		 * `every` undefined, as in OPA; an empty one makes it true */
+		return eval_term(ev, e->c, every_coll, &c);
 	default:
 		return eval_term(ev, e->a, term_true, &c);
 	}
