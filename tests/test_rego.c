@@ -7,6 +7,7 @@
 
 #include "policy/rego.h"
 #include "tap.h"
+#include "util.h"
 
 /* Compile text, evaluate query; compare the JSON result ("undefined" when
  * undefined, "error" on an evaluation error). */
@@ -194,6 +195,29 @@ int main(void)
 		const char *dp = deep;
 		len = strlen(deep);
 		tap_ok(ctfs_rego_compile(&dp, &len, 1, NULL, &r, err, sizeof(err)) == -E2BIG, "depth cap: %s", err);
+		/* a long body recurses in the evaluator: the C stack is budgeted */
+		struct ctfs_buf lb = { 0 };
+
+		ctfs_buf_puts(&lb, "package model\nallow if { 1");
+		for (int i = 0; i < 30000; i++)
+			ctfs_buf_puts(&lb, ";1");
+		ctfs_buf_puts(&lb, " }");
+		dp = (const char *)lb.data;
+		len = lb.len;
+		tap_ok(ctfs_rego_compile(&dp, &len, 1, NULL, &r, err, sizeof(err)) == 0, "a 30000-expression body compiles");
+		tap_ok(r && ctfs_rego_eval(r, "data.model.allow", NULL, 0, NULL, 0, &res, err, sizeof(err)) == -E2BIG &&
+		       strstr(err, "stack"), "stack cap: %s", err);
+		ctfs_rego_free(r);
+		ctfs_buf_free(&lb);
+		/* a + b + c ... nests like brackets */
+		ctfs_buf_puts(&lb, "package model\nallow if { 1");
+		for (int i = 0; i < 100; i++)
+			ctfs_buf_puts(&lb, " + 1");
+		ctfs_buf_puts(&lb, " > 0 }");
+		dp = (const char *)lb.data;
+		len = lb.len;
+		tap_ok(ctfs_rego_compile(&dp, &len, 1, NULL, &r, err, sizeof(err)) == -E2BIG, "operator chain cap: %s", err);
+		ctfs_buf_free(&lb);
 		const struct ctfs_rego_limits mem = { .max_mem = 1 << 20 };
 		const char *hog = "package model\nallow if { x := [y | some y in numbers.range(1, 50000)]; count(x) > 0 }";
 		len = strlen(hog);

@@ -13,6 +13,9 @@
 #include "policy/rg_builtins.h"
 
 #define STOP 1 /* a continuation asks its producers to stop: not an error */
+/* C stack one evaluation may use: long bodies and literals recurse (the
+ * evaluator is continuation-passing), FUSE threads have 8 MiB */
+#define STACK_BUDGET (1024u * 1024)
 
 typedef int (*kval)(struct rg_ev *ev, void *ud, struct rg_val *v);
 typedef int (*kbody)(struct rg_ev *ev, void *ud);
@@ -85,9 +88,21 @@ int rg_ev_init(struct rg_ev *ev, struct rg_arena *a, const struct ctfs_rego *pro
 	return ev->memo ? 0 : -ENOMEM;
 }
 
-/* One unit of work: the step and time caps are checked here. */
+/* How much C stack the evaluation uses so far (it grows downwards). */
+static bool stack_exhausted(const struct rg_ev *ev)
+{
+	char probe;
+	uintptr_t here = (uintptr_t)&probe;
+
+	return ev->stack_base > here && ev->stack_base - here > STACK_BUDGET;
+}
+
+/* One unit of work: the step, time and stack caps are checked here. */
 static int tick(struct rg_ev *ev)
 {
+	if (stack_exhausted(ev))
+		return everr(ev, -E2BIG, "evaluation nested too deeply (C stack budget of %u KiB)",
+			     STACK_BUDGET / 1024);
 	if (++ev->steps > ev->max_steps)
 		return everr(ev, -E2BIG, "evaluation step limit exceeded (%llu steps)",
 			     (unsigned long long)ev->max_steps);
@@ -122,6 +137,10 @@ static int list_next(struct rg_ev *ev, void *ud, struct rg_val *v)
 
 static int eval_list_from(struct rg_ev *ev, struct lctx *c)
 {
+	int rc;
+
+	if ((rc = tick(ev)))
+		return rc;
 	if (c->i == c->n)
 		return c->k(ev, c->ud, c->vals);
 	return eval_term(ev, c->items[c->order[c->i]], list_next, c);
@@ -1372,8 +1391,10 @@ static int eval_func(struct rg_ev *ev, struct rg_group *g, struct rg_val **args,
 int rg_eval_query(struct rg_ev *ev, const struct rg_query *q, rg_ksol k, void *ud)
 {
 	struct rg_val **saved = NULL;
+	char base;
 	int rc;
 
+	ev->stack_base = (uintptr_t)&base;
 	if ((rc = enter(ev, q->nslots, &saved)))
 		return rc;
 	rc = eval_body(ev, q->body, 0, k, ud);

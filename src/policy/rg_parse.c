@@ -505,7 +505,11 @@ static struct rg_term *parse_member3(struct ps *p, struct rg_term *k, const char
 	t->items[2] = coll;
 	t->n = 3;
 	/* (k, v in xs) in ys: the tuple membership binds first */
-	while (t && !stop_nl(p) && is(p, "in")) {
+	for (unsigned chain = 0; t && !stop_nl(p) && is(p, "in"); chain++) {
+		if (chain >= p->max_depth) {
+			fail(p, -E2BIG, "expression nested too deeply");
+			return NULL;
+		}
 		p->i++;
 		t = call_term(p, "internal.member_2", t, parse_rel(p));
 	}
@@ -588,8 +592,14 @@ static struct rg_term *binary(struct ps *p, level_fn next, const struct binop *o
 {
 	struct rg_term *l = next(p);
 	const struct binop *op;
+	unsigned chain = 0;
 
 	while (l && (op = find_op(p, ops))) {
+		/* a chain a + b + c ... nests to the left: bounded like nesting */
+		if (++chain > p->max_depth) {
+			fail(p, -E2BIG, "expression nested too deeply (more than %u operators in a chain)", p->max_depth);
+			return NULL;
+		}
 		p->i++;
 		l = call_term(p, op->fn, l, next(p));
 	}
@@ -606,8 +616,13 @@ static struct rg_term *parse_rel(struct ps *p) { return binary(p, parse_or, rel_
 static struct rg_term *parse_term(struct ps *p)
 {
 	struct rg_term *l = parse_rel(p);
+	unsigned chain = 0;
 
 	while (l && !stop_nl(p) && is(p, "in")) {
+		if (++chain > p->max_depth) {
+			fail(p, -E2BIG, "expression nested too deeply (more than %u 'in' in a chain)", p->max_depth);
+			return NULL;
+		}
 		p->i++;
 		l = call_term(p, "internal.member_2", l, parse_rel(p));
 	}
