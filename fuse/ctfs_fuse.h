@@ -7,15 +7,22 @@
 
 #include <fuse.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 
+#include "trust/trust.h"
 #include "view/view.h"
+
+struct ctfs_passthrough;
 
 struct ctfs_mount {
 	struct ctfs_view *view;
+	struct ctfs_trust trust;	/* -o trust=, revoked=, rollback_db=, ... */
+	bool trust_on;			/* trust is initialised */
 	size_t readahead;
 	const char *mountpoint;
 	atomic_bool readahead_tuned;
+	struct ctfs_passthrough *pt;	/* passthrough.c; NULL when off */
 };
 
 extern const struct fuse_operations ctfs_fuse_ops;

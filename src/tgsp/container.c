@@ -11,14 +11,13 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
-#include <openssl/evp.h>
 #include <sodium.h>
 
 #include "codec/hex.h"
 #include "json/canon_json.h"
 #include "crypto/curve25519.h"
 #include "crypto/sha256.h"
-#include "tgsp/tgsp.h"
+#include "tgsp/container.h"
 
 #define HASH_CHUNK (1u << 20)
 
@@ -72,12 +71,24 @@ static bool hex_field(const cJSON *o, const char *k, uint8_t *out, size_t n)
 	return is_hex(s, 2 * n) && !ctfs_hex_decode(s, 2 * n, out, n);
 }
 
+/* A MessagePack map starts with 0x80-0x8f (fixmap), 0xde or 0xdf. */
+static bool looks_like_msgpack(const uint8_t *p, size_t len)
+{
+	return len && ((p[0] & 0xf0) == 0x80 || p[0] == 0xde || p[0] == 0xdf);
+}
+
 /* Parse a section after checking it is canonical JSON. */
 static int parse_json(const struct ctfs_tgsp_container *c, enum ctfs_tgsp_section s,
 		      cJSON **out, char *err, size_t errlen)
 {
 	char why[160];
 
+	/* the reference's newest writer packs the manifest with MessagePack
+	 * when msgpack is installed; nothing reads those (doc/INTEROP.md T1) */
+	if (s == TGSP_MANIFEST && looks_like_msgpack(c->text[s], c->len[s]))
+		return bad(err, errlen, "structure: manifest section is MessagePack (written by "
+			   "the reference's newest code when msgpack is installed); TGSP v1.0 "
+			   "manifests are canonical JSON, the only form ctfs reads");
 	if (ctfs_canon_json_check(c->text[s], c->len[s], why, sizeof(why)))
 		return bad(err, errlen, "structure: %s section: %s", section_name[s], why);
 	*out = cJSON_ParseWithLength((const char *)c->text[s], c->len[s]);
@@ -519,6 +530,8 @@ int ctfs_tgsp_container_verify(struct ctfs_tgsp_container *c, const struct ctfs_
 			free(c->signer_origin);
 			c->signer_origin = strdup(s->origin);
 			rc = c->signer_origin ? 0 : -ENOMEM;
+			memcpy(c->signer_ed25519, s->pub.ed25519, 32);
+			c->signer_trusted = !rc;
 		}
 	}
 	if (rc == -EBADMSG)
@@ -566,22 +579,22 @@ static int walk_frames(struct ctfs_tgsp_container *c, char *err, size_t errlen)
 
 static int hash_payload(const struct ctfs_tgsp_container *c, uint8_t digest[32])
 {
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	struct ctfs_sha256_ctx *md = NULL;
 	uint8_t *buf = malloc(HASH_CHUNK);
 	uint64_t done = 0, len = c->len[TGSP_PAYLOAD];
-	int rc = md && buf && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 ? 0 : -ENOMEM;
+	int rc = buf ? ctfs_sha256_new(&md) : -ENOMEM;
 
 	while (!rc && done < len) {
 		size_t n = len - done < HASH_CHUNK ? (size_t)(len - done) : HASH_CHUNK;
 
 		rc = ctfs_pread_full(c->fd, buf, n, c->off[TGSP_PAYLOAD] + done);
-		if (!rc && EVP_DigestUpdate(md, buf, n) != 1)
-			rc = -EIO;
+		if (!rc)
+			rc = ctfs_sha256_update(md, buf, n);
 		done += n;
 	}
-	if (!rc && EVP_DigestFinal_ex(md, digest, NULL) != 1)
-		rc = -EIO;
-	EVP_MD_CTX_free(md);
+	if (!rc)
+		rc = ctfs_sha256_final(md, digest);
+	ctfs_sha256_free(md);
 	free(buf);
 	return rc;
 }

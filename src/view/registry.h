@@ -17,6 +17,7 @@
 
 struct ctfs_model;
 struct ctfs_pkg;
+struct ctfs_rego;
 
 enum ctfs_entry_kind { CTFS_ENTRY_FILE, CTFS_ENTRY_PKG };
 
@@ -35,6 +36,11 @@ struct ctfs_entry {
 	uint64_t view_size;		/* FILE: size of what the mount shows */
 	struct ctfs_model *model;	/* FILE: encrypted files only */
 	struct ctfs_pkg *pkg;		/* PKG */
+
+	/* FILE: the local policy, compiled at the first open (under the
+	 * model's lock), and the SHA-256 hex of its text for audit records */
+	struct ctfs_rego *policy;
+	char policy_hash[65];
 
 	/* registry bookkeeping, under the registry lock */
 	unsigned int refs;
@@ -59,7 +65,8 @@ int ctfs_registry_get(struct ctfs_registry *r, enum ctfs_entry_kind kind, const 
 		      const char *bpath, struct ctfs_entry **out);
 /* Give the reference back; an unused entry joins the LRU list. */
 void ctfs_registry_put(struct ctfs_registry *r, struct ctfs_entry *e);
-/* Record what a loaded entry costs (call with a reference held). */
+/* Record what a loaded entry costs beyond the entry itself (call with a
+ * reference held). */
 void ctfs_registry_set_cost(struct ctfs_registry *r, struct ctfs_entry *e, size_t cost);
 
 /* For status and tests: entries in the table, and the memory of the unused. */

@@ -21,6 +21,10 @@
 #include <sys/statvfs.h>
 #include <sys/types.h>
 
+#include "trust/binding.h"
+
+struct ctfs_trust;
+
 struct ctfs_view;
 struct ctfs_handle;
 
@@ -31,6 +35,12 @@ struct ctfs_view_opts {
 	size_t header_cache;		/* parsed headers/packages nobody uses */
 	const char *tgsp_trust;		/* trusted TGSP signers (file or dir), or NULL */
 	const char *fleet;		/* fleet id for TGSP target_fleet, or NULL */
+	enum ctfs_unbound unbound;	/* master keys without a signer list */
+	const char *site_policy;	/* the operator's Rego policy file, or NULL */
+	const char *policy_data;	/* JSON file given to policies as data, or NULL */
+	const char *audit;		/* audit file (JSON lines), or NULL */
+	bool audit_fail_allow;		/* when the audit file cannot be written */
+	struct ctfs_trust *trust;	/* chains, revocation, rollback, digests, or NULL */
 };
 
 #define CTFS_VIEW_HEADER_CACHE_DEFAULT (64u << 20)
@@ -63,6 +73,13 @@ int ctfs_view_open(struct ctfs_view *v, const char *path, const struct ctfs_call
 /* Bytes read (short only at end of file) or -errno (-EIO: integrity). */
 ssize_t ctfs_handle_read(struct ctfs_handle *h, void *buf, size_t size, uint64_t off);
 void ctfs_handle_release(struct ctfs_handle *h);
+/* For a front end that can let the kernel serve a file itself (FUSE
+ * passthrough): a handle on a SOURCE file served byte for byte (a plain
+ * file) gives its read-only descriptor (still the handle's), the file's
+ * identity and its SOURCE path; -ENOENT for handles whose bytes the view
+ * makes (decrypted views, TGSP package members). */
+int ctfs_handle_plain_fd(const struct ctfs_handle *h, int *fd, struct stat *id,
+			 const char **name);
 
 /* For status and tests: entries in the registry and the estimated memory
  * of those no handle uses (bounded by header_cache). */
