@@ -106,7 +106,7 @@ static void threads_and_cost(void)
 	struct ctfs_rego *r = NULL;
 	size_t len = strlen(typical);
 	const char *t = typical;
-	char err[256];
+	char err[256] = "";
 	struct worker w[4];
 	pthread_t th[4];
 	struct timespec a, b;
