@@ -8,11 +8,17 @@ apt-get install -y --no-install-recommends \
 	build-essential autoconf automake pkgconf \
 	libfuse3-dev fuse3 libsodium-dev libssl-dev libcjson-dev libkeyutils-dev keyutils zlib1g-dev libpcre2-dev \
 	clang libclang-rt-dev python3 python3-pytest python3-numpy python3-cryptography python3-torch python3-venv \
-	gocryptfs gnuplot-nox \
+	python3-yaml gocryptfs gnuplot-nox \
 	meson ninja-build dpkg-dev
 # node and npm run the cross-implementation tests (@noble/post-quantum); a
 # machine that has them from elsewhere keeps them (Debian's npm conflicts
 # with other nodejs builds)
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
 	apt-get install -y --no-install-recommends nodejs npm
+fi
+# Go fetches OPA (its conformance suite, and `opa eval` for the differential
+# test of the Rego engine) at test time; a Go that is too old to build OPA
+# fetches a newer toolchain itself (tests/rego_opa.py)
+if ! command -v go >/dev/null && [ ! -x /usr/local/go/bin/go ]; then
+	apt-get install -y --no-install-recommends golang-go git ca-certificates
 fi

@@ -1,5 +1,6 @@
 /* Runs one Rego query for the conformance and differential tests: reads a
- * JSON case {"modules":[..], "query":"..", "input":.., "data":.., "strict":b}
+ * JSON case {"modules":[..], "query":"..", "input":.. (or "input_json": text),
+ * "data":.., "strict":b}
  * on stdin and prints {"results":[..]} or {"error":"..","parse":b}. */
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -53,6 +54,28 @@ static void print_error(const char *kind, const char *msg)
 	cJSON_Delete(o);
 }
 
+/* The JSON value of a Rego term (an OPA case's input_term). */
+static char *term_json(const struct ctfs_rego *r, const char *term)
+{
+	size_t n = strlen(term) + 32;
+	char *q = malloc(n), *res = NULL, err[256], *v = NULL;
+	cJSON *arr;
+
+	if (!q)
+		return NULL;
+	snprintf(q, n, "__input__ = (%s)", term);
+	if (!ctfs_rego_query(r, q, NULL, 0, NULL, 0, false, &res, err, sizeof(err)) && (arr = cJSON_Parse(res))) {
+		cJSON *first = cJSON_GetArrayItem(arr, 0);
+
+		if (first && cJSON_GetObjectItem(first, "__input__"))
+			v = cJSON_PrintUnformatted(cJSON_GetObjectItem(first, "__input__"));
+		cJSON_Delete(arr);
+	}
+	free(res);
+	free(q);
+	return v;
+}
+
 int main(void)
 {
 	size_t n, nmods;
@@ -88,9 +111,15 @@ int main(void)
 				       (size_t[]){ 17 }, 1, NULL, &r, err, sizeof(err));
 	if (rc) {
 		print_error("compile", err);
-		return 0;
+		goto out;
 	}
-	in = jin ? cJSON_PrintUnformatted(jin) : NULL;
+	/* "input_json": the input as raw text, so 100.0 stays 100.0 */
+	if (cJSON_IsString(cJSON_GetObjectItem(c, "input_term")))
+		in = term_json(r, cJSON_GetObjectItem(c, "input_term")->valuestring);
+	else if (cJSON_IsString(cJSON_GetObjectItem(c, "input_json")))
+		in = strdup(cJSON_GetObjectItem(c, "input_json")->valuestring);
+	else
+		in = jin ? cJSON_PrintUnformatted(jin) : NULL;
 	data = jdata ? cJSON_PrintUnformatted(jdata) : NULL;
 	rc = ctfs_rego_query(r, q->valuestring, in, in ? strlen(in) : 0, data, data ? strlen(data) : 0,
 			     cJSON_IsTrue(strict), &res, err, sizeof(err));
@@ -98,6 +127,7 @@ int main(void)
 		print_error(rc == -EINVAL ? "query" : "eval", err);
 	else
 		printf("{\"results\":%s}\n", res);
+out:
 	free(res);
 	free(in);
 	free(data);

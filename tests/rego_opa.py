@@ -10,11 +10,47 @@ OPA_VERSION = "v1.4.2"
 CACHE = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "ctfs-ci")
 
 
+# OPA's go.mod asks for Go 1.23; a Go of 1.21 or later fetches that toolchain
+# by itself (GOTOOLCHAIN=auto). An older one (Debian 12 ships 1.19) installs
+# this release's downloader, which fetches the toolchain into the cache.
+NEW_GO = "go1.24.2"
+
+
+def go_version(go):
+    try:
+        out = subprocess.run([go, "env", "GOVERSION"], capture_output=True, text=True, timeout=60).stdout
+        parts = out.strip().lstrip("go").split(".")
+        return int(parts[0]), int(parts[1])
+    except (subprocess.SubprocessError, OSError, ValueError, IndexError):
+        return None
+
+
 def go_binary():
-    for cand in (shutil.which("go"), "/usr/local/go/bin/go", "/usr/lib/go/bin/go"):
+    for cand in ("/usr/local/go/bin/go", shutil.which("go"), "/usr/lib/go/bin/go"):
         if cand and os.access(cand, os.X_OK):
-            return cand
+            ver = go_version(cand)
+            if ver and ver >= (1, 21):
+                return cand
+            if ver:
+                return newer_go(cand)
     return None
+
+
+def newer_go(old):
+    """A recent Go through golang.org/dl, kept in the cache directory."""
+    env = go_env()
+    env["HOME"] = CACHE  # golang.org/dl unpacks into $HOME/sdk
+    dl = os.path.join(env["GOPATH"], "bin", NEW_GO)
+    try:
+        os.makedirs(CACHE, exist_ok=True)
+        if not os.access(dl, os.X_OK):
+            subprocess.run([old, "install", "golang.org/dl/%s@latest" % NEW_GO], cwd=CACHE, env=env,
+                           capture_output=True, timeout=900, check=True)
+        subprocess.run([dl, "download"], cwd=CACHE, env=env, capture_output=True, timeout=900)
+        path = os.path.join(CACHE, "sdk", NEW_GO, "bin", "go")
+        return path if os.access(path, os.X_OK) else None
+    except (subprocess.SubprocessError, OSError):
+        return None
 
 
 def go_env():
@@ -23,7 +59,6 @@ def go_env():
     env["GOPATH"] = os.path.join(CACHE, "gopath")
     env["GOCACHE"] = os.path.join(CACHE, "gobuild")
     env["GOFLAGS"] = "-modcacherw"
-    env.setdefault("GOTOOLCHAIN", "local")
     return env
 
 

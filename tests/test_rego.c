@@ -1,10 +1,13 @@
 /* The Rego engine: constructs, builtins, errors and limits. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "policy/rego.h"
 #include "tap.h"
+#include "util.h"
 
 /* Compile text, evaluate query; compare the JSON result ("undefined" when
  * undefined, "error" on an evaluation error). */
@@ -64,8 +67,74 @@ static const char *const mod =
 	"bad_div if 1 / 0\n"
 	"bad_type if count(1)\n";
 
+/* One compiled policy, evaluated from several threads at once. */
+static const char *const typical =
+	"package model\n"
+	"import rego.v1\n"
+	"default allow := false\n"
+	"allowed_users := {\"alice\", \"bob\"}\n"
+	"allow if {\n"
+	"\tinput.process.uid == 0\n"
+	"}\n"
+	"allow if {\n"
+	"\tinput.user in allowed_users\n"
+	"\tsome role in input.roles\n"
+	"\tstartswith(role, \"ml-\")\n"
+	"\tnot input.banned\n"
+	"\ttime.now_ns() < time.parse_rfc3339_ns(\"2100-01-01T00:00:00Z\")\n"
+	"}\n";
+static const char typical_in[] = "{\"user\":\"alice\",\"roles\":[\"dev\",\"ml-infer\"],"
+				 "\"process\":{\"uid\":1000}}";
+
+struct worker {
+	const struct ctfs_rego *r;
+	int ok;
+};
+
+static void *work(void *p)
+{
+	struct worker *w = p;
+	char reason[256];
+
+	for (int i = 0; i < 300; i++)
+		w->ok += ctfs_rego_decide(w->r, typical_in, sizeof(typical_in) - 1, NULL, 0, reason, sizeof(reason)) == 0;
+	return NULL;
+}
+
+static void threads_and_cost(void)
+{
+	struct ctfs_rego *r = NULL;
+	size_t len = strlen(typical);
+	const char *t = typical;
+	char err[256] = "";
+	struct worker w[4];
+	pthread_t th[4];
+	struct timespec a, b;
+	int n = 0;
+
+	tap_ok(ctfs_rego_compile(&t, &len, 1, NULL, &r, err, sizeof(err)) == 0, "typical policy compiles (%s)", err);
+	if (!r)
+		return;
+	for (int i = 0; i < 4; i++) {
+		w[i] = (struct worker){ r, 0 };
+		n += pthread_create(&th[i], NULL, work, &w[i]) == 0;
+	}
+	for (int i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	tap_ok(n == 4 && w[0].ok + w[1].ok + w[2].ok + w[3].ok == 1200,
+	       "1200 concurrent decisions on one compiled policy all allow");
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	for (int i = 0; i < 1000; i++)
+		ctfs_rego_decide(r, typical_in, sizeof(typical_in) - 1, NULL, 0, err, sizeof(err));
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	tap_diag("decision cost of the typical policy: %.1f us",
+		 ((double)(b.tv_sec - a.tv_sec) * 1e9 + (double)(b.tv_nsec - a.tv_nsec)) / 1000 / 1000);
+	ctfs_rego_free(r);
+}
+
 int main(void)
 {
+	threads_and_cost();
 	check(mod, "data.t.d", NULL, "false");
 	check(mod, "data.t.p", NULL, "[2,3]");
 	check(mod, "data.t.o", NULL, "{\"a\":1,\"b\":2}");
@@ -105,7 +174,7 @@ int main(void)
 	{
 		/* caps: steps, depth, text, memory */
 		const char *big = "package model\nallow if { count([x | some x in numbers.range(1, 100000)]) > 0 }";
-		const struct ctfs_rego_limits lim = { .max_steps = 1000 };
+		const struct ctfs_rego_limits lim = { .max_steps = 1000, .max_time_ns = 10000000000u };
 		struct ctfs_rego *r = NULL;
 		size_t len = strlen(big);
 		char err[256], *res = NULL;
@@ -126,6 +195,29 @@ int main(void)
 		const char *dp = deep;
 		len = strlen(deep);
 		tap_ok(ctfs_rego_compile(&dp, &len, 1, NULL, &r, err, sizeof(err)) == -E2BIG, "depth cap: %s", err);
+		/* a long body recurses in the evaluator: the C stack is budgeted */
+		struct ctfs_buf lb = { 0 };
+
+		ctfs_buf_puts(&lb, "package model\nallow if { 1");
+		for (int i = 0; i < 30000; i++)
+			ctfs_buf_puts(&lb, ";1");
+		ctfs_buf_puts(&lb, " }");
+		dp = (const char *)lb.data;
+		len = lb.len;
+		tap_ok(ctfs_rego_compile(&dp, &len, 1, NULL, &r, err, sizeof(err)) == 0, "a 30000-expression body compiles");
+		tap_ok(r && ctfs_rego_eval(r, "data.model.allow", NULL, 0, NULL, 0, &res, err, sizeof(err)) == -E2BIG &&
+		       strstr(err, "stack"), "stack cap: %s", err);
+		ctfs_rego_free(r);
+		ctfs_buf_free(&lb);
+		/* a + b + c ... nests like brackets */
+		ctfs_buf_puts(&lb, "package model\nallow if { 1");
+		for (int i = 0; i < 100; i++)
+			ctfs_buf_puts(&lb, " + 1");
+		ctfs_buf_puts(&lb, " > 0 }");
+		dp = (const char *)lb.data;
+		len = lb.len;
+		tap_ok(ctfs_rego_compile(&dp, &len, 1, NULL, &r, err, sizeof(err)) == -E2BIG, "operator chain cap: %s", err);
+		ctfs_buf_free(&lb);
 		const struct ctfs_rego_limits mem = { .max_mem = 1 << 20 };
 		const char *hog = "package model\nallow if { x := [y | some y in numbers.range(1, 50000)]; count(x) > 0 }";
 		len = strlen(hog);

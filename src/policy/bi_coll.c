@@ -26,6 +26,25 @@ static int b_member(struct rg_ev *ev, struct rg_val **a, struct rg_val **out)
 	return 0;
 }
 
+/* `k, v in xs`: v is at index/key k of xs (a set: k and v both the member). */
+static int b_member3(struct rg_ev *ev, struct rg_val **a, struct rg_val **out)
+{
+	const struct rg_val *c = a[2];
+	bool in = false;
+	int64_t i;
+
+	(void)ev;
+	if (c->type == RG_ARR)
+		in = rg_num_int(a[0], &i) && a[0]->type == RG_NUM && i >= 0 && (uint64_t)i < c->len &&
+		     rg_eq(c->a[i], a[1]);
+	else if (c->type == RG_OBJ)
+		in = rg_obj_get(c, a[0]) && rg_eq(rg_obj_get(c, a[0]), a[1]);
+	else if (c->type == RG_SET)
+		in = rg_eq(a[0], a[1]) && rg_find(c, a[0]) >= 0;
+	*out = rg_bool(in);
+	return 0;
+}
+
 static int b_object_get(struct rg_ev *ev, struct rg_val **a, struct rg_val **out)
 {
 	const struct rg_val *o = a[0];
@@ -194,7 +213,7 @@ static int b_json_is_valid(struct rg_ev *ev, struct rg_val **a, struct rg_val **
 }
 
 const struct rg_builtin rg_bi_coll[] = {
-	{ "internal.member_2", 2, b_member }, { "object.get", 3, b_object_get },
+	{ "internal.member_2", 2, b_member }, { "internal.member_3", 3, b_member3 }, { "object.get", 3, b_object_get },
 	{ "object.keys", 1, b_object_keys }, { "array.concat", 2, b_array_concat },
 	{ "array.slice", 3, b_array_slice }, { "union", 1, b_union },
 	{ "intersection", 1, b_intersection }, { "sort", 1, b_sort },

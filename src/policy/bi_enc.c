@@ -1,5 +1,7 @@
-/* Builtins: base64, base64url, crypto.sha256 and semver. */
+/* Builtins: base64, base64url, hashes and HMACs (crypto.*) and semver. */
 #include <errno.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,6 +168,64 @@ static int b_sha256(struct rg_ev *ev, struct rg_val **a, struct rg_val **out)
 	RET(rg_str(A, hex, 2 * sizeof(h)));
 }
 
+static int hex_out(struct rg_ev *ev, const unsigned char *h, size_t n, struct rg_val **out)
+{
+	char hex[2 * EVP_MAX_MD_SIZE];
+
+	for (size_t i = 0; i < n; i++) {
+		hex[2 * i] = "0123456789abcdef"[h[i] >> 4];
+		hex[2 * i + 1] = "0123456789abcdef"[h[i] & 15];
+	}
+	RET(rg_str(A, hex, 2 * n));
+}
+
+static int digest(struct rg_ev *ev, const char *fn, const EVP_MD *md, struct rg_val **a, struct rg_val **out)
+{
+	unsigned char h[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	int rc = str1(ev, fn, a);
+
+	if (rc)
+		return rc;
+	if (!md || !EVP_Digest(a[0]->s, a[0]->len, h, &n, md, NULL))
+		return rg_bi_err(ev, "%s: digest failed", fn);
+	return hex_out(ev, h, n, out);
+}
+
+static int b_md5(struct rg_ev *ev, struct rg_val **a, struct rg_val **out) { return digest(ev, "crypto.md5", EVP_md5(), a, out); }
+static int b_sha1(struct rg_ev *ev, struct rg_val **a, struct rg_val **out) { return digest(ev, "crypto.sha1", EVP_sha1(), a, out); }
+
+static int hmac(struct rg_ev *ev, const char *fn, const EVP_MD *md, struct rg_val **a, struct rg_val **out)
+{
+	unsigned char h[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+
+	if (a[0]->type != RG_STR)
+		return rg_bi_type(ev, fn, 1, "string", a[0]);
+	if (a[1]->type != RG_STR)
+		return rg_bi_type(ev, fn, 2, "string", a[1]);
+	if (a[1]->len > INT32_MAX || !md ||
+	    !HMAC(md, a[1]->s, (int)a[1]->len, (const unsigned char *)a[0]->s, a[0]->len, h, &n))
+		return rg_bi_err(ev, "%s: hmac failed", fn);
+	return hex_out(ev, h, n, out);
+}
+
+static int b_hmac_md5(struct rg_ev *ev, struct rg_val **a, struct rg_val **out) { return hmac(ev, "crypto.hmac.md5", EVP_md5(), a, out); }
+static int b_hmac_sha1(struct rg_ev *ev, struct rg_val **a, struct rg_val **out) { return hmac(ev, "crypto.hmac.sha1", EVP_sha1(), a, out); }
+static int b_hmac_sha256(struct rg_ev *ev, struct rg_val **a, struct rg_val **out) { return hmac(ev, "crypto.hmac.sha256", EVP_sha256(), a, out); }
+static int b_hmac_sha512(struct rg_ev *ev, struct rg_val **a, struct rg_val **out) { return hmac(ev, "crypto.hmac.sha512", EVP_sha512(), a, out); }
+
+/* Constant time in the common length. */
+static int b_hmac_equal(struct rg_ev *ev, struct rg_val **a, struct rg_val **out)
+{
+	if (a[0]->type != RG_STR)
+		return rg_bi_type(ev, "crypto.hmac.equal", 1, "string", a[0]);
+	if (a[1]->type != RG_STR)
+		return rg_bi_type(ev, "crypto.hmac.equal", 2, "string", a[1]);
+	*out = rg_bool(a[0]->len == a[1]->len && (!a[0]->len || !sodium_memcmp(a[0]->s, a[1]->s, a[0]->len)));
+	return 0;
+}
+
 /* --- semver 2.0.0 ------------------------------------------------------------ */
 
 struct semver {
@@ -326,7 +386,10 @@ const struct rg_builtin rg_bi_enc[] = {
 	{ "base64.encode", 1, b_b64_encode }, { "base64.decode", 1, b_b64_decode },
 	{ "base64.is_valid", 1, b_b64_is_valid }, { "base64url.encode", 1, b_b64url_encode },
 	{ "base64url.encode_no_pad", 1, b_b64url_encode_np }, { "base64url.decode", 1, b_b64url_decode },
-	{ "crypto.sha256", 1, b_sha256 }, { "semver.compare", 2, b_semver_compare },
+	{ "crypto.sha256", 1, b_sha256 }, { "crypto.md5", 1, b_md5 }, { "crypto.sha1", 1, b_sha1 },
+	{ "crypto.hmac.md5", 2, b_hmac_md5 }, { "crypto.hmac.sha1", 2, b_hmac_sha1 },
+	{ "crypto.hmac.sha256", 2, b_hmac_sha256 }, { "crypto.hmac.sha512", 2, b_hmac_sha512 },
+	{ "crypto.hmac.equal", 2, b_hmac_equal }, { "semver.compare", 2, b_semver_compare },
 	{ "semver.is_valid", 1, b_semver_is_valid },
 	{ NULL, 0, NULL },
 };

@@ -1,4 +1,4 @@
-/* Builtins: net.cidr_contains (IPv4 and IPv6 CIDRs and addresses). */
+/* Builtins: net.cidr_contains, cidr_is_valid, cidr_intersects (IPv4 and IPv6). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
@@ -71,7 +71,32 @@ static int b_cidr_contains(struct rg_ev *ev, struct rg_val **a, struct rg_val **
 	return 0;
 }
 
+static int b_cidr_is_valid(struct rg_ev *ev, struct rg_val **a, struct rg_val **out)
+{
+	struct net n;
+
+	(void)ev;
+	*out = rg_bool(parse_net(a[0], false, &n) == 0);
+	return 0;
+}
+
+/* Two networks overlap when one contains the other's first address. */
+static int b_cidr_intersects(struct rg_ev *ev, struct rg_val **a, struct rg_val **out)
+{
+	struct net x, y;
+
+	for (int i = 0; i < 2; i++)
+		if (a[i]->type != RG_STR)
+			return rg_bi_type(ev, "net.cidr_intersects", i + 1, "string", a[i]);
+	if (parse_net(a[0], false, &x) || parse_net(a[1], false, &y))
+		return rg_bi_err(ev, "net.cidr_intersects: invalid CIDR address");
+	*out = rg_bool(x.family == y.family &&
+		       prefix_eq(x.addr, y.addr, x.bits < y.bits ? x.bits : y.bits));
+	return 0;
+}
+
 const struct rg_builtin rg_bi_net[] = {
-	{ "net.cidr_contains", 2, b_cidr_contains },
+	{ "net.cidr_contains", 2, b_cidr_contains }, { "net.cidr_is_valid", 1, b_cidr_is_valid },
+	{ "net.cidr_intersects", 2, b_cidr_intersects },
 	{ NULL, 0, NULL },
 };

@@ -121,7 +121,8 @@ static int b_div(struct rg_ev *ev, struct rg_val **a, struct rg_val **out)
 		return rc;
 	if (is_zero(a[1]))
 		return rg_bi_err(ev, "div: divide by zero");
-	if (a[0]->isint && a[1]->isint && a[1]->i != -1 && a[0]->i % a[1]->i == 0)
+	/* OPA divides big.Floats: 0 / -2 is -0 */
+	if (a[0]->isint && a[1]->isint && a[1]->i != -1 && a[0]->i && a[0]->i % a[1]->i == 0)
 		RET(rg_int(A, a[0]->i / a[1]->i));
 	RET(rg_float(A, rg_num_ld(a[0]) / rg_num_ld(a[1])));
 }
@@ -150,11 +151,21 @@ static int unary(struct rg_ev *ev, const char *fn, struct rg_val **a, struct rg_
 		RET(rg_int(A, a[0]->i));
 	f = rg_num_ld(a[0]);
 	switch (op) {
-	case 0: f = fabsl(f); break;
-	case 1: f = f < 0 ? ceill(f - 0.5L) : floorl(f + 0.5L); break;
-	case 2: f = ceill(f); break;
-	default: f = floorl(f); break;
+	case 0:
+		f = fabsl(f);
+		break;
+	case 1: /* half away from zero */
+		f = truncl(signbit(f) ? f - 0.5L : f + 0.5L);
+		break;
+	case 2: /* as OPA's arithCeil: from the truncation, +1 unless negative (so ceil(-0.5) is 1) */
+		f = (truncl(f) < 0 || truncl(f) == f) ? truncl(f) : truncl(f) + 1;
+		break;
+	default: /* as OPA's arithFloor: floor(-0.5) is 0 */
+		f = (truncl(f) >= 0 || truncl(f) == f) ? truncl(f) : truncl(f) - 1;
+		break;
 	}
+	if (f == 0)
+		f = 0; /* results through big.Int have no negative zero */
 	if (a[0]->isint && a[0]->i == INT64_MIN)
 		return rg_bi_err(ev, "abs: out of range");
 	RET(rg_float(A, f));
@@ -170,12 +181,9 @@ static int b_count(struct rg_ev *ev, struct rg_val **a, struct rg_val **out)
 	size_t n;
 
 	switch (a[0]->type) {
-	case RG_STR: {
-		n = 0;
-		for (size_t i = 0; i < a[0]->len; i++)
-			n += ((unsigned char)a[0]->s[i] & 0xc0) != 0x80;
+	case RG_STR:
+		n = rg_utf8_count(a[0]->s, a[0]->len);
 		break;
-	}
 	case RG_ARR: case RG_OBJ: case RG_SET:
 		n = a[0]->len;
 		break;

@@ -82,12 +82,171 @@ static int b_regex_match(struct rg_ev *ev, struct rg_val **a, struct rg_val **ou
 	return rg_bi_err(ev, "regex.match: matching failed (%d)", rc);
 }
 
+/* A compiled pattern with match data and a backtracking limit. */
+struct re {
+	pcre2_code *code;
+	pcre2_match_data *md;
+	pcre2_match_context *mc;
+};
+
+static void re_free(struct re *re)
+{
+	pcre2_match_data_free(re->md);
+	pcre2_match_context_free(re->mc);
+	pcre2_code_free(re->code);
+}
+
+/* 0, -EDOM (bad or non-RE2 pattern, message set) or -ENOMEM. */
+static int re_compile(struct rg_ev *ev, const char *fn, const struct rg_val *pat, struct re *re)
+{
+	int errcode;
+	PCRE2_SIZE erroff;
+	const char *why = re2_unsupported(pat->s, pat->len);
+
+	memset(re, 0, sizeof(*re));
+	if (why)
+		return rg_bi_err(ev, "%s: error parsing regexp: %s are not supported (RE2 syntax)", fn, why);
+	re->code = pcre2_compile((PCRE2_SPTR)pat->s, pat->len, PCRE2_UTF, &errcode, &erroff, NULL);
+	if (!re->code)
+		return rg_bi_err(ev, "%s: error parsing regexp at offset %zu", fn, (size_t)erroff);
+	re->md = pcre2_match_data_create_from_pattern(re->code, NULL);
+	re->mc = pcre2_match_context_create(NULL);
+	if (!re->md || !re->mc) {
+		re_free(re);
+		return -ENOMEM;
+	}
+	pcre2_set_match_limit(re->mc, 1000000);
+	pcre2_set_depth_limit(re->mc, 10000);
+	return 0;
+}
+
+/* Successive non-overlapping matches of s from *at, as Go's FindAll: an
+ * empty match right after the previous match is skipped. 1 with [*b, *e),
+ * 0 when no more, -EDOM on a matching failure. */
+static int re_next(struct re *re, const struct rg_val *s, size_t *at, long *prev_end, size_t *b, size_t *e)
+{
+	while (*at <= s->len) {
+		int rc = pcre2_match(re->code, (PCRE2_SPTR)s->s, s->len, *at, 0, re->md, re->mc);
+		PCRE2_SIZE *ov;
+
+		if (rc == PCRE2_ERROR_NOMATCH)
+			return 0;
+		if (rc < 0)
+			return -EDOM;
+		ov = pcre2_get_ovector_pointer(re->md);
+		*b = ov[0];
+		*e = ov[1];
+		if (*e == *b) {
+			/* advance one code point past an empty match */
+			*at = *e + (*e < s->len ? rg_utf8_len(s->s + *e, s->len - *e) : 1);
+			if ((long)*b == *prev_end)
+				continue;
+		} else {
+			*at = *e;
+		}
+		*prev_end = (long)*e;
+		return 1;
+	}
+	return 0;
+}
+
+static int b_regex_is_valid(struct rg_ev *ev, struct rg_val **a, struct rg_val **out)
+{
+	struct re re;
+	int rc;
+
+	if (a[0]->type != RG_STR) {
+		*out = &rg_false;
+		return 0;
+	}
+	rc = re_compile(ev, "regex.is_valid", a[0], &re);
+	if (rc == -ENOMEM)
+		return rc;
+	if (!rc)
+		re_free(&re);
+	*out = rg_bool(rc == 0);
+	return 0;
+}
+
+static int b_regex_find_n(struct rg_ev *ev, struct rg_val **a, struct rg_val **out)
+{
+	struct rg_arena *ar = rg_ev_arena(ev);
+	struct re re;
+	struct rg_val **v;
+	size_t n = 0, at = 0, b, e;
+	long prev = -1;
+	int64_t max;
+	int rc;
+
+	if (a[0]->type != RG_STR)
+		return rg_bi_type(ev, "regex.find_n", 1, "string", a[0]);
+	if (a[1]->type != RG_STR)
+		return rg_bi_type(ev, "regex.find_n", 2, "string", a[1]);
+	if (!rg_num_int(a[2], &max))
+		return rg_bi_type(ev, "regex.find_n", 3, "number", a[2]);
+	if ((rc = re_compile(ev, "regex.find_n", a[0], &re)))
+		return rc;
+	v = rg_allocn(ar, a[1]->len + 2, sizeof(*v));
+	while (v && (max < 0 || (int64_t)n < max) && (rc = re_next(&re, a[1], &at, &prev, &b, &e)) == 1)
+		if (!(v[n++] = rg_str(ar, a[1]->s + b, e - b)))
+			v = NULL;
+	re_free(&re);
+	if (!v)
+		return -ENOMEM;
+	if (rc < 0)
+		return rg_bi_err(ev, "regex.find_n: matching failed");
+	*out = rg_array(ar, v, n);
+	return *out ? 0 : -ENOMEM;
+}
+
+/* Go's Regexp.Split(s, -1). */
+static int b_regex_split(struct rg_ev *ev, struct rg_val **a, struct rg_val **out)
+{
+	struct rg_arena *ar = rg_ev_arena(ev);
+	struct re re;
+	struct rg_val **v;
+	size_t n = 0, at = 0, b, e, last = 0, end = 0;
+	long prev = -1;
+	int rc = 0;
+
+	if (a[0]->type != RG_STR)
+		return rg_bi_type(ev, "regex.split", 1, "string", a[0]);
+	if (a[1]->type != RG_STR)
+		return rg_bi_type(ev, "regex.split", 2, "string", a[1]);
+	if ((rc = re_compile(ev, "regex.split", a[0], &re)))
+		return rc;
+	v = rg_allocn(ar, a[1]->len + 3, sizeof(*v));
+	if (v && !a[1]->len && a[0]->len) {
+		if (!(v[n++] = rg_str(ar, "", 0)))
+			v = NULL;
+		goto done;
+	}
+	/* as Go: a piece before each match that does not end at 0, then the
+	 * rest unless the last match started at the very end */
+	while (v && (rc = re_next(&re, a[1], &at, &prev, &b, &e)) == 1) {
+		end = b;
+		if (e != 0 && !(v[n++] = rg_str(ar, a[1]->s + last, end - last)))
+			v = NULL;
+		last = e;
+	}
+	if (v && end != a[1]->len && !(v[n++] = rg_str(ar, a[1]->s + last, a[1]->len - last)))
+		v = NULL;
+done:
+	re_free(&re);
+	if (!v)
+		return -ENOMEM;
+	if (rc < 0)
+		return rg_bi_err(ev, "regex.split: matching failed");
+	*out = rg_array(ar, v, n);
+	return *out ? 0 : -ENOMEM;
+}
+
 /* --- glob ------------------------------------------------------------------ */
 
 struct glob {
 	const char *d; /* delimiters (bytes; multi-byte delimiters are refused) */
 	size_t nd;
-	unsigned steps;
+	unsigned long steps;
 };
 
 static bool is_delim(const struct glob *g, char c)
@@ -169,7 +328,9 @@ static int gmatch(struct glob *g, const char *p, size_t pn, const char *s, size_
 {
 	size_t i = 0, j = 0;
 
-	if (++g->steps > 100000)
+	/* bounded work, whatever the pattern: each call costs its length */
+	g->steps += 1 + pn / 4;
+	if (g->steps > 200000)
 		return -E2BIG;
 	while (i < pn) {
 		char c = p[i];
@@ -189,8 +350,7 @@ static int gmatch(struct glob *g, const char *p, size_t pn, const char *s, size_
 			return 0;
 		}
 		if (c == '{')
-			return match_alt(g, p, pn, i, s + j, sn - j) > 0 ? 1 :
-			       match_alt(g, p, pn, i, s + j, sn - j);
+			return match_alt(g, p, pn, i, s + j, sn - j);
 		if (j >= sn)
 			return 0;
 		if (c == '?') {
@@ -248,5 +408,7 @@ static int b_glob_match(struct rg_ev *ev, struct rg_val **a, struct rg_val **out
 
 const struct rg_builtin rg_bi_regex[] = {
 	{ "regex.match", 2, b_regex_match }, { "glob.match", 3, b_glob_match },
+	{ "regex.is_valid", 1, b_regex_is_valid }, { "regex.find_n", 3, b_regex_find_n },
+	{ "regex.split", 2, b_regex_split },
 	{ NULL, 0, NULL },
 };

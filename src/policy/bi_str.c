@@ -57,22 +57,22 @@ static int b_contains(struct rg_ev *ev, struct rg_val **a, struct rg_val **out)
 	return rc;
 }
 
+/* Code point by code point, as Go's strings.ToUpper/ToLower (invalid
+ * bytes become U+FFFD). */
 static int casemap(struct rg_ev *ev, const char *fn, struct rg_val **a, struct rg_val **out, bool up)
 {
-	struct rg_val *v;
-	char *p;
+	const struct rg_val *in = a[0];
+	char *o;
+	size_t n = 0;
 	int rc = strs(ev, fn, a, 1);
 
 	if (rc)
 		return rc;
-	if (!(v = rg_str(A, a[0]->s, a[0]->len)))
+	if (in->len > SIZE_MAX / 3 - 4 || !(o = rg_alloc(A, in->len * 3 + 4)))
 		return -ENOMEM;
-	p = (char *)v->s;
-	for (size_t i = 0; i < v->len; i++) /* ASCII only: non-ASCII bytes pass through */
-		if (!((unsigned char)p[i] & 0x80))
-			p[i] = (char)(up ? toupper((unsigned char)p[i]) : tolower((unsigned char)p[i]));
-	*out = v;
-	return 0;
+	for (size_t i = 0, l; i < in->len; i += l)
+		n += rg_utf8_encode(o + n, rg_case(rg_utf8_decode(in->s + i, in->len - i, &l), up));
+	RET(rg_str(A, o, n));
 }
 
 static int b_lower(struct rg_ev *ev, struct rg_val **a, struct rg_val **out) { return casemap(ev, "lower", a, out, false); }

@@ -9,6 +9,8 @@
 #define RET(x) do { *out = (x); return *out ? 0 : -ENOMEM; } while (0)
 #define NS_PER_DAY 86400000000000LL
 
+__extension__ typedef __int128 i128; /* nanoseconds of dates near the int64 range */
+
 /* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant). */
 static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
 {
@@ -120,8 +122,13 @@ static int rfc3339(const char *s, size_t n, int64_t *ns)
 		return -EINVAL;
 	days = days_from_civil(y, mo, d);
 	t = ((days * 24 + h + oh) * 60 + mi + om) * 60 + sec;
-	if (__builtin_mul_overflow(t, 1000000000LL, ns) || __builtin_add_overflow(*ns, frac, ns))
-		return -ERANGE;
+	{
+		i128 x = (i128)t * 1000000000 + frac;
+
+		if (x < INT64_MIN || x > INT64_MAX)
+			return -ERANGE;
+		*ns = (int64_t)x;
+	}
 	return 0;
 }
 
@@ -189,7 +196,9 @@ static int b_add_date(struct rg_ev *ev, struct rg_val **a, struct rg_val **out)
 	if (dy > 1000000 || dy < -1000000 || dm > 12000000 || dm < -12000000 || dd > 400000000 || dd < -400000000)
 		return rg_bi_err(ev, "time.add_date: time outside of valid range");
 	days = floordiv(ns, NS_PER_DAY);
-	rest = ns - days * NS_PER_DAY;
+	rest = ns % NS_PER_DAY; /* days * NS_PER_DAY may not fit near the int64 ends */
+	if (rest < 0)
+		rest += NS_PER_DAY;
 	civil_from_days(days, &y, &m, &d);
 	y += dy;
 	m += dm - 1;

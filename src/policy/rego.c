@@ -27,6 +27,25 @@ static void fill_limits(struct ctfs_rego_limits *l, const struct ctfs_rego_limit
 		l->max_mem = CTFS_REGO_DEFAULT_MAX_MEM;
 }
 
+#define ALLOW_QUERY "__result__ = (data.model.allow)"
+
+/* The decision's query, compiled once with the modules (then read-only). */
+static int compile_allow(struct ctfs_rego *r, char *err, size_t errlen)
+{
+	size_t nodes = 0;
+	struct rg_parse_limits pl = { r->lim.max_depth, CTFS_REGO_MAX_NODES, &nodes };
+	struct rg_body *body;
+	int rc = rg_parse_query(&r->arena, ALLOW_QUERY, strlen(ALLOW_QUERY), &pl, &body, err, errlen);
+
+	if (!rc)
+		rc = rg_compile_query(&r->arena, r, body, &r->allow, err, errlen);
+	if (!rc && r->allow.nvars != 1)
+		rc = -EINVAL;
+	if (!rc)
+		r->allow_slot = r->allow.slots[0];
+	return rc;
+}
+
 int ctfs_rego_compile(const char *const *texts, const size_t *lens, size_t n,
 		      const struct ctfs_rego_limits *lim, struct ctfs_rego **out,
 		      char *err, size_t errlen)
@@ -62,6 +81,8 @@ int ctfs_rego_compile(const char *const *texts, const size_t *lens, size_t n,
 		rc = rg_parse_module(&r->arena, texts[i], lens[i], &pl, &mods[i], err, errlen);
 	if (!rc)
 		rc = rg_compile_modules(r, mods, n, err, errlen);
+	if (!rc)
+		rc = compile_allow(r, err, errlen);
 	if (rc) {
 		if (rc == -ENOMEM && r->arena.over) {
 			rc = -E2BIG;
@@ -111,7 +132,11 @@ static int run_setup(struct run *run, const struct ctfs_rego *r, const char *que
 			return -EINVAL;
 		}
 	}
-	if (!query || strlen(query) > r->lim.max_text) {
+	if (!query) { /* the precompiled decision query */
+		run->q = r->allow;
+		return 0;
+	}
+	if (strlen(query) > r->lim.max_text) {
 		ctfs_seterr(err, errlen, "bad query");
 		return -EINVAL;
 	}
@@ -275,13 +300,43 @@ int ctfs_rego_eval(const struct ctfs_rego *r, const char *query,
 	return rc;
 }
 
+/* Evaluate a compiled single-variable query to one canonical JSON value. */
+static int eval_one(const struct ctfs_rego *r, const char *query, const char *input_json, size_t input_len,
+		    const char *data_json, size_t data_len, char **result_json, char *err, size_t errlen)
+{
+	struct run *run = calloc(1, sizeof(*run));
+	struct evres res = { .slot = r->allow_slot };
+	struct ctfs_buf b = { 0 };
+	int rc;
+
+	*result_json = NULL;
+	if (!run)
+		return -ENOMEM;
+	rc = run_setup(run, r, query, input_json, input_len, data_json, data_len, err, errlen);
+	if (!rc) {
+		rc = rg_eval_query(&run->ev, &run->q, eval_sol, &res);
+		if (rc < 0)
+			rc = run_error(run, rc, err, errlen);
+	}
+	if (!rc && res.several) {
+		ctfs_seterr(err, errlen, "the query has several values");
+		rc = -EDOM;
+	}
+	if (!rc && res.v && !(rc = rg_to_json(&b, res.v)) && !(rc = ctfs_buf_putc(&b, 0))) {
+		*result_json = (char *)b.data;
+		b.data = NULL;
+	}
+	ctfs_buf_free(&b);
+	rg_arena_free(&run->a);
+	free(run);
+	return rc;
+}
+
 int ctfs_rego_decide(const struct ctfs_rego *r, const char *input_json, size_t input_len,
 		     const char *data_json, size_t data_len, char *reason, size_t reasonlen)
 {
 	char *res = NULL, msg[256] = "";
-	int rc = ctfs_rego_eval(r, "data.model.allow", input_json, input_len, data_json, data_len,
-				&res, msg, sizeof(msg));
-
+	int rc = r ? eval_one(r, NULL, input_json, input_len, data_json, data_len, &res, msg, sizeof(msg)) : -EINVAL;
 	if (rc == -E2BIG) {
 		ctfs_seterr(reason, reasonlen, "policy denied: limit exceeded: %s", msg);
 	} else if (rc) {

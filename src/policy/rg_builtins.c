@@ -4,7 +4,7 @@
 #include <string.h>
 
 static const struct rg_builtin *const families[] = {
-	rg_bi_num, rg_bi_str, rg_bi_coll, rg_bi_regex, rg_bi_time, rg_bi_enc, rg_bi_net, rg_bi_types,
+	rg_bi_num, rg_bi_str, rg_bi_coll, rg_bi_regex, rg_bi_time, rg_bi_enc, rg_bi_net, rg_bi_types, rg_bi_extra,
 };
 
 const struct rg_builtin *rg_builtin_find(const char *name)

@@ -30,6 +30,6 @@ int rg_ev_nomem(struct rg_ev *ev);
 
 /* Families, each in its own file: NULL-terminated tables. */
 extern const struct rg_builtin rg_bi_num[], rg_bi_str[], rg_bi_coll[], rg_bi_regex[],
-	rg_bi_time[], rg_bi_enc[], rg_bi_net[], rg_bi_types[];
+	rg_bi_time[], rg_bi_enc[], rg_bi_net[], rg_bi_types[], rg_bi_extra[];
 
 #endif

@@ -34,6 +34,8 @@ struct cx {
 	size_t errlen;
 	int rc;
 	unsigned line;
+	const char **pend; /* names the current body declares with := or some */
+	size_t npend, pendcap;
 };
 
 static int cfail(struct cx *c, unsigned line, int rc, const char *fmt, ...)
@@ -253,6 +255,10 @@ static int declare_term(struct cx *c, struct scope *s, struct rg_term *t)
 		}
 		if (scope_find(s, t->name) >= 0 || is_global(c, t->name))
 			return 0;
+		/* declared later by := or some: visible only from there on */
+		for (size_t i = 0; i < c->npend; i++)
+			if (!strcmp(c->pend[i], t->name))
+				return 0;
 		return scope_add(c, s, t->name, &slot);
 	case TK_REF: case TK_ARR: case TK_SET: case TK_CALL:
 		return declare_list(c, s, t->items, t->n);
@@ -297,6 +303,39 @@ static int declare_pattern(struct cx *c, struct scope *s, struct rg_term *t, boo
 			if (declare_pattern(c, s, t->vals[i], assign))
 				return c->rc;
 	return 0;
+}
+
+static int pend_add(struct cx *c, const struct rg_term *t)
+{
+	if (t->kind == TK_VAR && !t->wildcard) {
+		if (grow(c->a, (void **)&c->pend, c->npend, &c->pendcap, sizeof(*c->pend)))
+			return nomem(c);
+		c->pend[c->npend++] = t->name;
+	}
+	for (size_t i = 0; t->kind == TK_ARR && i < t->n; i++)
+		if (pend_add(c, t->items[i]))
+			return c->rc;
+	for (size_t i = 0; t->kind == TK_OBJ && i < t->n; i++)
+		if (pend_add(c, t->vals[i]))
+			return c->rc;
+	return 0;
+}
+
+static int pend_expr(struct cx *c, const struct rg_expr *e)
+{
+	switch (e->kind) {
+	case EX_SOME:
+		for (size_t i = 0; i < e->nsome; i++)
+			if (pend_add(c, e->somevars[i]))
+				return c->rc;
+		return 0;
+	case EX_ASSIGN:
+		return pend_add(c, e->a);
+	case EX_SOMEIN:
+		return (e->a && pend_add(c, e->a)) || pend_add(c, e->b) ? c->rc : 0;
+	default:
+		return 0;
+	}
 }
 
 static int declare_expr(struct cx *c, struct scope *s, struct rg_expr *e)
@@ -362,7 +401,7 @@ static int resolve_call(struct cx *c, struct rg_term *t)
 
 		if (!dup)
 			return nomem(c);
-		for (char *tok = strtok(dup, "."); tok && np < 64; tok = strtok(NULL, "."))
+		for (char *sv = NULL, *tok = strtok_r(dup, ".", &sv); tok && np < 64; tok = strtok_r(NULL, ".", &sv))
 			parts[np++] = tok;
 		t->grp = rg_find_group(c->root, parts, np);
 	} else if (c->pkg && !strchr(n, '.')) {
@@ -437,6 +476,27 @@ static void fold(struct cx *c, struct rg_term *t)
 		t->kind = TK_VAL;
 }
 
+/* `_` in a rule or comprehension head is a fresh variable of its own. */
+static int declare_wildcards(struct cx *c, struct scope *s, struct rg_term *t)
+{
+	int slot;
+
+	if (!t)
+		return 0;
+	if (t->kind == TK_VAR && t->wildcard && t->vkind == V_UNRES) {
+		if (scope_add(c, s, "_", &slot))
+			return c->rc;
+		t->vkind = V_LOCAL;
+		t->slot = slot;
+		return 0;
+	}
+	if (t->kind == TK_REF || t->kind == TK_ARR || t->kind == TK_SET || t->kind == TK_CALL || t->kind == TK_OBJ)
+		for (size_t i = 0; i < t->n; i++)
+			if (declare_wildcards(c, s, t->items[i]) || (t->vals && declare_wildcards(c, s, t->vals[i])))
+				return c->rc;
+	return 0;
+}
+
 static int resolve_comp(struct cx *c, struct rg_term *t, struct scope *s)
 {
 	struct scope inner = { .up = s };
@@ -444,9 +504,8 @@ static int resolve_comp(struct cx *c, struct rg_term *t, struct scope *s)
 
 	/* the head's names are declared by the body, so resolve it in the body's scope */
 	b->lo = c->nslots;
-	if (declare_term(c, &inner, t->value) || (t->key && declare_term(c, &inner, t->key)))
-		return c->rc;
-	if (resolve_body(c, b, s, &inner))
+	if (resolve_body(c, b, s, &inner) || declare_wildcards(c, &inner, t->value) ||
+	    declare_wildcards(c, &inner, t->key))
 		return c->rc;
 	if (resolve_term(c, t->value, &inner) || (t->key && resolve_term(c, t->key, &inner)))
 		return c->rc;
@@ -460,11 +519,7 @@ static int resolve_term(struct cx *c, struct rg_term *t, struct scope *s)
 	case TK_VAR:
 		return resolve_var(c, t, s);
 	case TK_REF:
-		if (resolve_list(c, t->items, t->n, s))
-			return c->rc;
-		if (t->items[0]->kind == TK_VAL)
-			return cfail(c, t->line, -EINVAL, "a constant cannot be dereferenced");
-		return 0;
+		return resolve_list(c, t->items, t->n, s);
 	case TK_CALL:
 		if (resolve_list(c, t->items, t->n, s))
 			return c->rc;
@@ -486,8 +541,8 @@ static int check_with_target(struct cx *c, struct rg_with *w)
 	const struct rg_term *t = w->target, *h = t->kind == TK_REF ? t->items[0] : t;
 
 	if (h->kind != TK_VAR || (strcmp(h->name, "input") && strcmp(h->name, "data")))
-		return cfail(c, t->line, -EINVAL, "'with' is supported on input and data paths only "
-			     "(not on functions or builtins)");
+		return cfail(c, t->line, -EINVAL, "'with' on functions or builtins is not supported "
+			     "(only input and data paths)");
 	for (size_t i = 1; t->kind == TK_REF && i < t->n; i++)
 		if (t->items[i]->kind != TK_VAL || t->items[i]->val->type != RG_STR)
 			return cfail(c, t->line, -EINVAL, "'with' targets must be constant paths");
@@ -519,6 +574,9 @@ static int resolve_expr(struct cx *c, struct rg_expr *e, struct scope *s)
 	case EX_SOME:
 		return resolve_list(c, e->somevars, e->nsome, s);
 	case EX_EVERY:
+		for (size_t i = 0; i < e->nwith; i++)
+			if (check_with_target(c, &e->with[i]) || resolve_term(c, e->with[i].value, s))
+				return c->rc;
 		return resolve_every(c, e, s);
 	case EX_SOMEIN:
 		if ((e->a && resolve_term(c, e->a, s)) || resolve_term(c, e->b, s))
@@ -535,28 +593,168 @@ static int resolve_expr(struct cx *c, struct rg_expr *e, struct scope *s)
 	}
 }
 
+/* --- hoisting out of negations ----------------------------------------------- */
+
+/* OPA binds nested calls, and references and comprehensions used as call
+ * arguments, to fresh variables before the expression (its "rewrite expr
+ * terms" and "rewrite dynamics" stages). For `not f(input.x)` or
+ * `not g(to_number(s)) > 1` that makes an undefined argument fail the body
+ * rather than satisfy the negation; do the same so negations decide alike. */
+struct hoist {
+	struct rg_expr **out;
+	size_t n, cap;
+};
+
+static int hoist_push(struct cx *c, struct hoist *h, struct rg_expr *e)
+{
+	if (grow(c->a, (void **)&h->out, h->n, &h->cap, sizeof(*h->out)))
+		return nomem(c);
+	h->out[h->n++] = e;
+	return 0;
+}
+
+static bool is_dynamic(const struct rg_term *t)
+{
+	if (t->kind == TK_REF || t->kind == TK_CALL || t->kind == TK_ACOMP || t->kind == TK_SCOMP || t->kind == TK_OCOMP)
+		return true;
+	return t->kind == TK_VAR && (t->vkind == V_INPUT || t->vkind == V_DATA || t->vkind == V_RULE ||
+				     t->vkind == V_ALIAS);
+}
+
+static int hoist_one(struct cx *c, struct hoist *h, const struct rg_expr *orig, struct rg_term **tp);
+
+static int hoist_list(struct cx *c, struct hoist *h, const struct rg_expr *orig, struct rg_term **v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		if (hoist_one(c, h, orig, &v[i]))
+			return c->rc;
+	return 0;
+}
+
+/* Replace *tp by a fresh variable bound before the expression. */
+static int hoist_one(struct cx *c, struct hoist *h, const struct rg_expr *orig, struct rg_term **tp)
+{
+	struct rg_term *t = *tp, *var;
+	struct rg_expr *eq;
+	int slot;
+
+	if (t->kind == TK_ARR || t->kind == TK_SET || t->kind == TK_OBJ)
+		return hoist_list(c, h, orig, t->items, t->n) || hoist_list(c, h, orig, t->vals, t->n) ? c->rc : 0;
+	if (!is_dynamic(t))
+		return 0;
+	if (t->kind == TK_REF && hoist_list(c, h, orig, t->items + 1, t->n - 1))
+		return c->rc;
+	if (t->kind == TK_CALL && t->outarg)
+		return 0; /* f(x, out) binds out: it cannot move out of the expression */
+	if ((slot = new_slot(c, "__local")) < 0)
+		return c->rc;
+	var = rg_alloc(c->a, sizeof(*var));
+	eq = rg_alloc(c->a, sizeof(*eq));
+	if (!var || !eq)
+		return nomem(c);
+	var->kind = TK_VAR;
+	var->vkind = V_LOCAL;
+	var->slot = slot;
+	var->name = "__local";
+	var->line = t->line;
+	eq->kind = EX_UNIFY;
+	eq->line = orig->line;
+	eq->a = var;
+	eq->b = t;
+	eq->with = orig->with;
+	eq->nwith = orig->nwith;
+	*tp = var;
+	return hoist_push(c, h, eq);
+}
+
+/* A reference keeps its place; only its operands move. */
+static int hoist_in_term(struct cx *c, struct hoist *h, const struct rg_expr *orig, struct rg_term **tp)
+{
+	struct rg_term *t = *tp;
+
+	if (t->kind == TK_REF)
+		return hoist_list(c, h, orig, t->items + 1, t->n - 1);
+	if (t->kind == TK_CALL)
+		return hoist_one(c, h, orig, tp);
+	if (t->kind == TK_ACOMP || t->kind == TK_SCOMP || t->kind == TK_OCOMP || is_dynamic(t))
+		return 0;
+	return hoist_one(c, h, orig, tp);
+}
+
+static int hoist_neg(struct cx *c, struct hoist *h, struct rg_expr *e)
+{
+	struct rg_term *t = e->a;
+
+	if (!e->neg || e->kind == EX_EVERY || e->kind == EX_SOME || e->kind == EX_SOMEIN)
+		return 0;
+	if (e->kind == EX_UNIFY || e->kind == EX_ASSIGN)
+		return hoist_in_term(c, h, e, &e->a) || hoist_in_term(c, h, e, &e->b) ? c->rc : 0;
+	if (t->kind == TK_CALL && t->bi && !strcmp(t->name, "equal") && t->n == 2)
+		return hoist_in_term(c, h, e, &t->items[0]) || hoist_in_term(c, h, e, &t->items[1]) ? c->rc : 0;
+	if (t->kind == TK_CALL)
+		return hoist_list(c, h, e, t->items, t->n);
+	return hoist_in_term(c, h, e, &e->a);
+}
+
+static int hoist_body(struct cx *c, struct rg_body *b)
+{
+	struct hoist h = { 0 };
+
+	for (size_t i = 0; i < b->n; i++)
+		if (hoist_neg(c, &h, b->e[i]) || hoist_push(c, &h, b->e[i]))
+			return c->rc;
+	b->e = h.out;
+	b->n = h.n;
+	return 0;
+}
+
 /* pre: a scope already holding the names declared for this body (e.g. by a
  * comprehension head), or NULL. */
 static int resolve_body(struct cx *c, struct rg_body *b, struct scope *up, struct scope *pre)
 {
 	struct scope local = { .up = up };
 	struct scope *s = pre ? pre : &local;
+	const char **pend = c->pend;
+	size_t npend = c->npend, pendcap = c->pendcap;
+	int rc = 0;
 
 	if (!pre)
 		b->lo = c->nslots;
-	for (size_t i = 0; i < b->n; i++)
-		if (declare_expr(c, s, b->e[i]))
-			return c->rc;
-	for (size_t i = 0; i < b->n; i++)
-		if (declare_expr_uses(c, s, b->e[i]))
-			return c->rc;
-	for (size_t i = 0; i < b->n; i++)
-		if (resolve_expr(c, b->e[i], s))
-			return c->rc;
+	/* names declared with := or some are visible from their declaration on
+	 * (as OPA scopes them); every other name is a variable of the whole body */
+	c->pend = NULL;
+	c->npend = c->pendcap = 0;
+	for (size_t i = 0; !rc && i < b->n; i++)
+		rc = pend_expr(c, b->e[i]);
+	for (size_t i = 0; !rc && i < b->n; i++)
+		rc = declare_expr_uses(c, s, b->e[i]);
+	c->pend = pend;
+	c->npend = npend;
+	c->pendcap = pendcap;
+	for (size_t i = 0; !rc && i < b->n; i++) {
+		struct rg_expr *e = b->e[i];
+
+		c->line = e->line;
+		if (e->kind == EX_ASSIGN) {
+			rc = resolve_term(c, e->b, s);
+			for (size_t w = 0; !rc && w < e->nwith; w++)
+				rc = check_with_target(c, &e->with[w]) || resolve_term(c, e->with[w].value, s);
+			if (!rc)
+				rc = declare_expr(c, s, e) || resolve_term(c, e->a, s);
+		} else if (e->kind == EX_SOMEIN) {
+			rc = resolve_term(c, e->c, s) || declare_expr(c, s, e) ||
+			     (e->a && resolve_term(c, e->a, s)) || resolve_term(c, e->b, s);
+			for (size_t w = 0; !rc && w < e->nwith; w++)
+				rc = check_with_target(c, &e->with[w]) || resolve_term(c, e->with[w].value, s);
+		} else {
+			rc = declare_expr(c, s, e) || resolve_expr(c, e, s);
+		}
+	}
+	if (!rc)
+		rc = hoist_body(c, b);
 	if (!pre)
 		b->hi = c->nslots;
-	/* names visible to the caller (rule heads) stay in `pre` */
-	return 0;
+	return rc ? (c->rc ? c->rc : rc) : 0;
 }
 
 /* --- safety and ordering ------------------------------------------------------ */
@@ -699,6 +897,15 @@ static int expr_io(struct cx *c, const struct rg_expr *e, int lo, struct io *io)
 	for (size_t i = 0; i < e->nwith; i++)
 		if (vars_term(c, e->with[i].value, false, io))
 			return c->rc;
+	/* a variable the expression binds itself (x == xs[x]) is not needed before */
+	for (size_t i = 0; i < io->in.n; i++) {
+		for (size_t j = 0; j < io->out.n; j++) {
+			if (io->in.v[i] == io->out.v[j] && io->in.v[i] >= lo) {
+				io->in.v[i--] = io->in.v[--io->in.n];
+				break;
+			}
+		}
+	}
 	if (e->neg) {
 		/* a negated expression binds nothing outside: all it uses must be bound */
 		for (size_t i = 0; i < io->out.n; i++)
@@ -826,6 +1033,68 @@ static int order_body(struct cx *c, struct rg_body *b, bool *bound)
 	return 0;
 }
 
+/* --- declared but unused variables (OPA refuses them) ---------------------------- */
+
+static void count_body(const struct rg_body *b, unsigned *n);
+
+static void count_term(const struct rg_term *t, unsigned *n)
+{
+	if (!t)
+		return;
+	if (t->kind == TK_VAR && t->vkind == V_LOCAL)
+		n[t->slot]++;
+	for (size_t i = 0; t->kind != TK_VAL && t->kind != TK_VAR && i < t->n; i++) {
+		count_term(t->items ? t->items[i] : NULL, n);
+		count_term(t->vals ? t->vals[i] : NULL, n);
+	}
+	if (t->body) {
+		count_term(t->key, n);
+		count_term(t->value, n);
+		count_body(t->body, n);
+	}
+}
+
+static void count_body(const struct rg_body *b, unsigned *n)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		const struct rg_expr *e = b->e[i];
+
+		count_term(e->a, n);
+		count_term(e->b, n);
+		count_term(e->c, n);
+		for (size_t j = 0; j < e->nsome; j++)
+			count_term(e->somevars[j], n);
+		for (size_t j = 0; j < e->nwith; j++)
+			count_term(e->with[j].value, n);
+		if (e->body)
+			count_body(e->body, n);
+	}
+}
+
+static int unused_decl(struct cx *c, const struct rg_term *t, const unsigned *n)
+{
+	if (t && t->kind == TK_VAR && t->vkind == V_LOCAL && !t->wildcard && n[t->slot] < 2)
+		return cfail(c, t->line, -EINVAL, "declared var %s unused", t->name);
+	return 0;
+}
+
+static int check_unused_body(struct cx *c, const struct rg_body *b, const unsigned *n)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		const struct rg_expr *e = b->e[i];
+
+		for (size_t j = 0; j < e->nsome; j++)
+			if (unused_decl(c, e->somevars[j], n))
+				return c->rc;
+		/* `some x in xs` may leave x unused; `some x` and `every x` may not */
+		if (e->kind == EX_EVERY && (unused_decl(c, e->a, n) || unused_decl(c, e->b, n)))
+			return c->rc;
+		if (e->body && check_unused_body(c, e->body, n))
+			return c->rc;
+	}
+	return 0;
+}
+
 /* --- rules --------------------------------------------------------------------- */
 
 static int head_safe(struct cx *c, struct rg_term *t, bool *bound)
@@ -841,7 +1110,7 @@ static int head_safe(struct cx *c, struct rg_term *t, bool *bound)
 			return cfail(c, t->line, -EINVAL, "var '%s' in the rule head is unsafe",
 				     c->slotname[io.in.v[i]]);
 	for (size_t i = 0; i < io.out.n; i++)
-		if (!bound[io.out.v[i]])
+		if (!bound[io.out.v[i]] && strcmp(c->slotname[io.out.v[i]], "_"))
 			return cfail(c, t->line, -EINVAL, "var '%s' in the rule head is unsafe",
 				     c->slotname[io.out.v[i]]);
 	return order_term_bodies(c, t, bound);
@@ -854,9 +1123,8 @@ static int compile_one(struct cx *c, struct rg_rule *r, struct scope *args)
 
 	c->line = r->line;
 	r->body->lo = c->nslots;
-	if ((r->key && declare_term(c, &s, r->key)) || declare_term(c, &s, r->value))
-		return c->rc;
-	if (resolve_body(c, r->body, args, &s))
+	if (resolve_body(c, r->body, args, &s) || declare_wildcards(c, &s, r->key) ||
+	    declare_wildcards(c, &s, r->value))
 		return c->rc;
 	if ((r->key && resolve_term(c, r->key, &s)) || resolve_term(c, r->value, &s))
 		return c->rc;
@@ -868,6 +1136,19 @@ static int compile_one(struct cx *c, struct rg_rule *r, struct scope *args)
 		bound[args->e[i].slot] = true;
 	if (order_body(c, r->body, bound) || head_safe(c, r->key, bound) || head_safe(c, r->value, bound))
 		return c->rc;
+	{
+		unsigned *uses = rg_allocn(c->a, (size_t)c->nslots + 1, sizeof(unsigned));
+
+		if (!uses)
+			return nomem(c);
+		count_body(r->body, uses);
+		count_term(r->key, uses);
+		count_term(r->value, uses);
+		for (size_t i = 0; i < r->nargs; i++)
+			count_term(r->args[i], uses);
+		if (check_unused_body(c, r->body, uses))
+			return c->rc;
+	}
 	return 0;
 }
 
@@ -884,8 +1165,6 @@ static int compile_rule(struct cx *c, struct rg_rule *r)
 	for (struct rg_rule *e = r; e; e = e->els)
 		if (compile_one(c, e, &args))
 			return c->rc;
-	if (r->is_default && r->value->kind != TK_VAL)
-		return cfail(c, r->line, -EINVAL, "default rule '%s' must have a constant value", r->name);
 	for (struct rg_rule *e = r; e; e = e->els)
 		e->nslots = c->nslots;
 	return 0;

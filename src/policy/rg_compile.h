@@ -6,16 +6,6 @@
 #include "policy/rego.h"
 #include "policy/rg_ast.h"
 
-struct ctfs_rego {
-	struct rg_arena arena;
-	struct rg_pkg *root;   /* "data" */
-	size_t ngroups;
-	struct ctfs_rego_limits lim;
-};
-
-int rg_compile_modules(struct ctfs_rego *prog, struct rg_module **mods, size_t n,
-		       char *err, size_t errlen);
-
 /* A compiled query; its variables (not `_`) are what it binds. */
 struct rg_query {
 	struct rg_body *body;
@@ -24,6 +14,18 @@ struct rg_query {
 	int *slots;
 	size_t nvars;
 };
+
+struct ctfs_rego {
+	struct rg_arena arena;
+	struct rg_pkg *root;   /* "data" */
+	size_t ngroups;
+	struct ctfs_rego_limits lim;
+	struct rg_query allow;  /* "__result__ = (data.model.allow)", compiled once */
+	int allow_slot;
+};
+
+int rg_compile_modules(struct ctfs_rego *prog, struct rg_module **mods, size_t n,
+		       char *err, size_t errlen);
 
 int rg_compile_query(struct rg_arena *a, const struct ctfs_rego *prog, struct rg_body *body,
 		     struct rg_query *q, char *err, size_t errlen);

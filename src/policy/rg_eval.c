@@ -13,6 +13,9 @@
 #include "policy/rg_builtins.h"
 
 #define STOP 1 /* a continuation asks its producers to stop: not an error */
+/* C stack one evaluation may use: long bodies and literals recurse (the
+ * evaluator is continuation-passing), FUSE threads have 8 MiB */
+#define STACK_BUDGET (1024u * 1024)
 
 typedef int (*kval)(struct rg_ev *ev, void *ud, struct rg_val *v);
 typedef int (*kbody)(struct rg_ev *ev, void *ud);
@@ -85,9 +88,21 @@ int rg_ev_init(struct rg_ev *ev, struct rg_arena *a, const struct ctfs_rego *pro
 	return ev->memo ? 0 : -ENOMEM;
 }
 
-/* One unit of work: the step and time caps are checked here. */
+/* How much C stack the evaluation uses so far (it grows downwards). */
+static bool stack_exhausted(const struct rg_ev *ev)
+{
+	char probe;
+	uintptr_t here = (uintptr_t)&probe;
+
+	return ev->stack_base > here && ev->stack_base - here > STACK_BUDGET;
+}
+
+/* One unit of work: the step, time and stack caps are checked here. */
 static int tick(struct rg_ev *ev)
 {
+	if (stack_exhausted(ev))
+		return everr(ev, -E2BIG, "evaluation nested too deeply (C stack budget of %u KiB)",
+			     STACK_BUDGET / 1024);
 	if (++ev->steps > ev->max_steps)
 		return everr(ev, -E2BIG, "evaluation step limit exceeded (%llu steps)",
 			     (unsigned long long)ev->max_steps);
@@ -102,6 +117,7 @@ typedef int (*klist)(struct rg_ev *ev, void *ud, struct rg_val **vals);
 
 struct lctx {
 	struct rg_term *const *items;
+	const size_t *order; /* evaluation order of the items */
 	size_t n, i;
 	struct rg_val **vals;
 	klist k;
@@ -114,26 +130,37 @@ static int list_next(struct rg_ev *ev, void *ud, struct rg_val *v)
 {
 	struct lctx *c = ud, next = *c;
 
-	c->vals[c->i] = v;
+	c->vals[c->order[c->i]] = v;
 	next.i = c->i + 1;
 	return eval_list_from(ev, &next);
 }
 
 static int eval_list_from(struct rg_ev *ev, struct lctx *c)
 {
+	int rc;
+
+	if ((rc = tick(ev)))
+		return rc;
 	if (c->i == c->n)
 		return c->k(ev, c->ud, c->vals);
-	return eval_term(ev, c->items[c->i], list_next, c);
+	return eval_term(ev, c->items[c->order[c->i]], list_next, c);
 }
 
 /* Every combination of the values of n terms (each may iterate). */
 static int eval_list(struct rg_ev *ev, struct rg_term *const *items, size_t n, klist k, void *ud)
 {
 	struct lctx c = { .items = items, .n = n, .k = k, .ud = ud };
+	size_t *order = rg_allocn(ev->a, n + 1, sizeof(*order)), m = 0;
 
 	c.vals = rg_allocn(ev->a, n + 1, sizeof(*c.vals));
-	if (!c.vals)
+	if (!c.vals || !order)
 		return rg_ev_nomem(ev);
+	/* a bare unbound variable is bound by another item (e.g. x == xs[x]): last */
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < n; i++)
+			if ((items[i]->kind == TK_VAR && items[i]->vkind == V_LOCAL && !ev->frame[items[i]->slot]) == (pass == 1))
+				order[m++] = i;
+	c.order = order;
 	return eval_list_from(ev, &c);
 }
 
@@ -328,6 +355,41 @@ static int iterate(struct rg_ev *ev, struct rg_val *v, const struct rg_term *t, 
 	return rc;
 }
 
+static bool unbound(const struct rg_ev *ev, const struct rg_term *p);
+
+struct ipat {
+	struct rg_val *child;
+	const struct rg_term *t;
+	size_t i;
+	kval k;
+	void *ud;
+};
+
+static int ipat_next(struct rg_ev *ev, void *ud)
+{
+	struct ipat *c = ud;
+
+	return index_from(ev, c->child, c->t, c->i + 1, c->k, c->ud);
+}
+
+/* xs[[a, b]]: each key that matches the pattern (binding its variables). */
+static int iterate_pattern(struct rg_ev *ev, struct rg_val *v, const struct rg_term *t, size_t i, kval k, void *ud)
+{
+	int rc = 0;
+
+	for (size_t j = 0; !rc && j < v->len; j++) {
+		struct ipat c = { v->type == RG_OBJ ? v->v[j] : v->a[j], t, i, k, ud };
+		struct rg_val *key = v->a[j];
+
+		if ((rc = tick(ev)))
+			break;
+		if (v->type == RG_ARR && !(key = rg_int(ev->a, (int64_t)j)))
+			return rg_ev_nomem(ev);
+		rc = unify(ev, t->items[i], key, ipat_next, &c);
+	}
+	return rc;
+}
+
 static int index_from(struct rg_ev *ev, struct rg_val *v, const struct rg_term *t, size_t i, kval k, void *ud)
 {
 	const struct rg_term *op;
@@ -340,6 +402,8 @@ static int index_from(struct rg_ev *ev, struct rg_val *v, const struct rg_term *
 		return 0;
 	if (op->kind == TK_VAR && op->vkind == V_LOCAL && !ev->frame[op->slot])
 		return iterate(ev, v, t, i, k, ud);
+	if ((op->kind == TK_ARR || op->kind == TK_OBJ) && unbound(ev, op))
+		return iterate_pattern(ev, v, t, i, k, ud);
 	if (op->kind == TK_VAL)
 		return idx_key(ev, &c, op->val);
 	return eval_term(ev, op, idx_key, &c);
@@ -367,6 +431,28 @@ static struct rg_val *override_at(struct rg_ev *ev, const struct rg_term *t, siz
 }
 
 static int materialize(struct rg_ev *ev, const struct rg_pkg *p, struct rg_val *base, struct rg_val **out);
+static int eval_data_name(struct rg_ev *ev, const struct rg_pkg *p, struct rg_val *base, struct rg_val *nm,
+			  const struct rg_term *t, size_t i, kval k, void *ud);
+
+/* Inside base documents, constant numbers name object keys as strings
+ * (data.x[2] is data.x["2"]: store paths are strings). */
+static int eval_base(struct rg_ev *ev, struct rg_val *v, const struct rg_term *t, size_t i, kval k, void *ud)
+{
+	while (i < t->n && v->type == RG_OBJ && t->items[i]->kind == TK_VAL && t->items[i]->val->type == RG_NUM) {
+		struct ctfs_buf b = { 0 };
+		struct rg_val *name = NULL;
+
+		if (!rg_num_print(&b, t->items[i]->val))
+			name = rg_str(ev->a, (const char *)b.data, b.len);
+		ctfs_buf_free(&b);
+		if (!name)
+			return rg_ev_nomem(ev);
+		if (!(v = rg_obj_get(v, name)))
+			return 0;
+		i++;
+	}
+	return index_from(ev, v, t, i, k, ud);
+}
 
 /* data.<...>: walk packages while operands are constant names. */
 static int eval_data(struct rg_ev *ev, const struct rg_pkg *p, struct rg_val *base,
@@ -379,11 +465,36 @@ static int eval_data(struct rg_ev *ev, const struct rg_pkg *p, struct rg_val *ba
 	if (ov)
 		return index_from(ev, ov, t, i, k, ud);
 	if (!p)
-		return base ? index_from(ev, base, t, i, k, ud) : 0;
-	if (op && op->kind == TK_VAL && op->val->type == RG_STR) {
-		struct rg_group *g = rg_pkg_group(p, op->val->s, op->val->len);
-		struct rg_pkg *kid = rg_pkg_kid(p, op->val->s, op->val->len);
-		struct rg_val *sub = base && base->type == RG_OBJ ? rg_obj_get(base, op->val) : NULL;
+		return base ? eval_base(ev, base, t, i, k, ud) : 0;
+	if (op && op->kind == TK_VAL && op->val->type == RG_NUM && p) {
+		/* data paths are strings: data[2] is data["2"] */
+		struct ctfs_buf b = { 0 };
+		struct rg_val *name = NULL;
+
+		if (!rg_num_print(&b, op->val))
+			name = rg_str(ev->a, (const char *)b.data, b.len);
+		ctfs_buf_free(&b);
+		if (!name)
+			return rg_ev_nomem(ev);
+		return eval_data_name(ev, p, base, name, t, i, k, ud);
+	}
+	if (op && op->kind == TK_VAL && op->val->type == RG_STR)
+		return eval_data_name(ev, p, base, op->val, t, i, k, ud);
+	if ((rc = materialize(ev, p, base, &v)))
+		return rc;
+	return index_from(ev, v, t, i, k, ud);
+}
+
+static int eval_data_name(struct rg_ev *ev, const struct rg_pkg *p, struct rg_val *base, struct rg_val *nm,
+			  const struct rg_term *t, size_t i, kval k, void *ud)
+{
+	struct rg_val *v;
+	int rc;
+
+	{
+		struct rg_group *g = rg_pkg_group(p, nm->s, nm->len);
+		struct rg_pkg *kid = rg_pkg_kid(p, nm->s, nm->len);
+		struct rg_val *sub = base && base->type == RG_OBJ ? rg_obj_get(base, nm) : NULL;
 
 		if (g) {
 			if (g->kind == R_FUNC)
@@ -394,17 +505,15 @@ static int eval_data(struct rg_ev *ev, const struct rg_pkg *p, struct rg_val *ba
 		}
 		if (kid)
 			return eval_data(ev, kid, sub, t, i + 1, k, ud);
-		return sub ? index_from(ev, sub, t, i + 1, k, ud) : 0;
+		return sub ? eval_base(ev, sub, t, i + 1, k, ud) : 0;
 	}
-	if ((rc = materialize(ev, p, base, &v)))
-		return rc;
-	return index_from(ev, v, t, i, k, ud);
 }
 
 /* A whole package as an object: its rules' values, sub-packages, base data. */
 static int materialize(struct rg_ev *ev, const struct rg_pkg *p, struct rg_val *base, struct rg_val **out)
 {
 	struct vec kv = { 0 };
+	size_t nrules;
 	struct rg_val *v, *name;
 	int rc;
 
@@ -418,6 +527,7 @@ static int materialize(struct rg_ev *ev, const struct rg_pkg *p, struct rg_val *
 		if (!(name = rg_cstr(ev->a, p->groups[i]->name)) || (rc = vec_push(ev, &kv, name, v)))
 			return rc ? rc : rg_ev_nomem(ev);
 	}
+	nrules = kv.n;
 	for (size_t i = 0; i < p->nkids; i++) {
 		struct rg_val *sub;
 
@@ -427,12 +537,17 @@ static int materialize(struct rg_ev *ev, const struct rg_pkg *p, struct rg_val *
 		if ((rc = materialize(ev, p->kids[i], sub, &v)) || (rc = vec_push(ev, &kv, name, v)))
 			return rc;
 	}
+	/* base documents last: where a rule and a base document share a key,
+	 * the base value wins (as OPA merges them); sub-packages were merged
+	 * with their base documents above */
 	for (size_t i = 0; base && base->type == RG_OBJ && i < base->len; i++) {
-		bool seen = false;
+		size_t j;
 
-		for (size_t j = 0; j < kv.n && !seen; j++)
-			seen = rg_eq(kv.v[j], base->a[i]);
-		if (!seen && (rc = vec_push(ev, &kv, base->a[i], base->v[i])))
+		for (j = 0; j < kv.n && !rg_eq(kv.v[j], base->a[i]); j++)
+			;
+		if (j < nrules)
+			kv.w[j] = base->v[i];
+		else if (j == kv.n && (rc = vec_push(ev, &kv, base->a[i], base->v[i])))
 			return rc;
 	}
 	*out = rg_object(ev->a, kv.v, kv.w, kv.n);
@@ -661,8 +776,8 @@ struct u2 {
 	const struct rg_term *other;
 	kbody k;
 	void *ud;
-	const struct rg_term *a, *b;
-	size_t i;
+	struct rg_term *const *as, *const *bs; /* pairs still to unify */
+	size_t n, i;
 };
 
 static int u2_val(struct rg_ev *ev, void *ud, struct rg_val *v)
@@ -678,22 +793,49 @@ static int u2_pair(struct rg_ev *ev, void *ud)
 {
 	struct u2 *c = ud, next = *c;
 
-	if (c->i == c->a->n)
+	if (c->i == c->n)
 		return c->k(ev, c->ud);
 	next.i = c->i + 1;
-	return unify2(ev, c->a->items[c->i], c->b->items[c->i], u2_pair, &next);
+	return unify2(ev, c->as[c->i], c->bs[c->i], u2_pair, &next);
+}
+
+/* {k1: a1, ...} = {k1: b1, ...} with constant keys: pair the values. */
+static int unify_objects(struct rg_ev *ev, const struct rg_term *a, const struct rg_term *b, struct u2 *c)
+{
+	struct rg_term **bs = rg_allocn(ev->a, a->n + 1, sizeof(*bs));
+
+	if (!bs)
+		return rg_ev_nomem(ev);
+	for (size_t i = 0; i < a->n; i++) {
+		if (a->items[i]->kind != TK_VAL)
+			return everr(ev, -EDOM, "line %u: object patterns need constant keys", a->line);
+		for (size_t j = 0; j < b->n && !bs[i]; j++)
+			if (b->items[j]->kind == TK_VAL && rg_eq(b->items[j]->val, a->items[i]->val))
+				bs[i] = b->vals[j];
+		if (!bs[i])
+			return 0;
+	}
+	c->as = a->vals;
+	c->bs = bs;
+	return u2_pair(ev, c);
 }
 
 static int unify2(struct rg_ev *ev, const struct rg_term *a, const struct rg_term *b, kbody k, void *ud)
 {
-	struct u2 c = { .k = k, .ud = ud, .a = a, .b = b };
+	struct u2 c = { .k = k, .ud = ud };
 	bool ua = unbound(ev, a), ub = unbound(ev, b);
 
 	if (ua && ub) {
-		if (a->kind == TK_ARR && b->kind == TK_ARR) {
+		if (a->kind == b->kind && (a->kind == TK_ARR || a->kind == TK_OBJ)) {
 			if (a->n != b->n)
 				return 0;
-			return u2_pair(ev, &c);
+			c.n = a->n;
+			if (a->kind == TK_ARR) {
+				c.as = a->items;
+				c.bs = b->items;
+				return u2_pair(ev, &c);
+			}
+			return unify_objects(ev, a, b, &c);
 		}
 		return everr(ev, -EDOM, "line %u: both sides of '=' have unbound variables", a->line);
 	}
@@ -802,14 +944,10 @@ static int eval_expr_plain(struct rg_ev *ev, const struct rg_expr *e, kbody k, v
 		return unify2(ev, e->a, e->b, k, ud);
 	case EX_SOMEIN:
 		return eval_term(ev, e->c, somein_coll, &c);
-	case EX_EVERY: {
-		/* an undefined domain: every holds vacuously, as OPA does */
-		int rc = eval_term(ev, e->c, every_coll, &c);
-		bool any = false;
-
-		(void)any;
-		return rc;
-	}
+	case EX_EVERY:
+		/* an undefined domain, or one that is not a collection, makes
+		 * `every` undefined, as in OPA; an empty one makes it true */
+		return eval_term(ev, e->c, every_coll, &c);
 	default:
 		return eval_term(ev, e->a, term_true, &c);
 	}
@@ -844,6 +982,25 @@ static struct rg_val *patch(struct rg_ev *ev, struct rg_val *doc, const struct r
 	return rg_object(ev->a, kv.v, kv.w, kv.n);
 }
 
+/* Does data.<path> leave the package tree before reaching a rule? */
+static bool base_path(struct rg_ev *ev, const struct rg_term *t)
+{
+	const struct rg_pkg *p = ev->prog->root;
+
+	if (t->kind != TK_REF)
+		return false;
+	for (size_t i = 1; i < t->n; i++) {
+		const struct rg_val *name = t->items[i]->val;
+
+		if (rg_pkg_group(p, name->s, name->len))
+			return false;
+		p = rg_pkg_kid(p, name->s, name->len);
+		if (!p)
+			return true;
+	}
+	return false;
+}
+
 struct withc {
 	const struct rg_expr *e;
 	size_t i;
@@ -862,6 +1019,8 @@ static int with_val(struct rg_ev *ev, void *ud, struct rg_val *v)
 	struct rg_override o = { w->target, v, ev->over };
 	int rc;
 
+	struct rg_val *saved_data = ev->data;
+
 	ev->with_depth++;
 	if (!strcmp(h->name, "input")) {
 		ev->input = patch(ev, ev->input, w->target, 1, v);
@@ -870,11 +1029,20 @@ static int with_val(struct rg_ev *ev, void *ud, struct rg_val *v)
 			ev->with_depth--;
 			return rg_ev_nomem(ev);
 		}
+	} else if (base_path(ev, w->target)) {
+		/* a path outside every package and rule: the base documents */
+		ev->data = patch(ev, ev->data, w->target, 1, v);
+		if (!ev->data) {
+			ev->data = saved_data;
+			ev->with_depth--;
+			return rg_ev_nomem(ev);
+		}
 	} else {
 		ev->over = &o;
 	}
 	rc = eval_with_from(ev, c->e, c->i + 1, c->k, c->ud);
 	ev->input = saved;
+	ev->data = saved_data;
 	ev->over = o.next;
 	ev->with_depth--;
 	return rc;
@@ -891,7 +1059,7 @@ static int eval_with_from(struct rg_ev *ev, const struct rg_expr *e, size_t i, k
 
 /* The continuation runs outside the `with`: OPA scopes it to the expression. */
 struct withdone {
-	struct rg_val *input;
+	struct rg_val *input, *data;
 	struct rg_override *over;
 	unsigned with_depth;
 	kbody k;
@@ -901,15 +1069,17 @@ struct withdone {
 static int with_escape(struct rg_ev *ev, void *ud)
 {
 	struct withdone *d = ud;
-	struct rg_val *in = ev->input;
+	struct rg_val *in = ev->input, *data = ev->data;
 	struct rg_override *ov = ev->over;
 	unsigned wd = ev->with_depth;
 	int rc;
 
+	ev->data = d->data;
 	ev->input = d->input;
 	ev->over = d->over;
 	ev->with_depth = d->with_depth;
 	rc = d->k(ev, d->ud);
+	ev->data = data;
 	ev->input = in;
 	ev->over = ov;
 	ev->with_depth = wd;
@@ -918,7 +1088,7 @@ static int with_escape(struct rg_ev *ev, void *ud)
 
 static int eval_expr(struct rg_ev *ev, const struct rg_expr *e, kbody k, void *ud)
 {
-	struct withdone d = { ev->input, ev->over, ev->with_depth, k, ud };
+	struct withdone d = { ev->input, ev->data, ev->over, ev->with_depth, k, ud };
 	int rc;
 
 	if ((rc = tick(ev)))
@@ -1032,6 +1202,30 @@ static int eval_rule(struct rg_ev *ev, const struct rg_rule *r, struct vec *out)
 	return 0;
 }
 
+static int first_val(struct rg_ev *ev, void *ud, struct rg_val *v)
+{
+	(void)ev;
+	*(struct rg_val **)ud = v;
+	return STOP;
+}
+
+/* A default value: a ground term (possibly a comprehension) of its own. */
+static int eval_default(struct rg_ev *ev, const struct rg_rule *r, struct rg_val **out)
+{
+	struct rg_val **saved;
+	int rc;
+
+	if (r->value->kind == TK_VAL) {
+		*out = r->value->val;
+		return 0;
+	}
+	if ((rc = enter(ev, r->nslots, &saved)))
+		return rc;
+	rc = eval_term(ev, r->value, first_val, out);
+	leave(ev, saved);
+	return rc < 0 ? rc : 0;
+}
+
 static int conflict(struct rg_ev *ev, const struct rg_group *g)
 {
 	return everr(ev, -EDOM, "%s rules must not produce multiple outputs (rule '%s')",
@@ -1057,8 +1251,8 @@ static int group_value(struct rg_ev *ev, struct rg_group *g, struct rg_val **out
 		for (size_t i = 1; i < kv.n; i++)
 			if (!rg_eq(kv.w[0], kv.w[i]))
 				return conflict(ev, g);
-		*out = kv.n ? kv.w[0] : g->dflt ? g->dflt->value->val : NULL;
-		return 0;
+		*out = kv.n ? kv.w[0] : NULL;
+		return !kv.n && g->dflt ? eval_default(ev, g->dflt, out) : 0;
 	}
 	return *out ? 0 : rg_ev_nomem(ev);
 }
@@ -1182,8 +1376,13 @@ static int eval_func(struct rg_ev *ev, struct rg_group *g, struct rg_val **args,
 				     g->name);
 	if (out.n)
 		return k(ev, ud, out.v[0]);
-	if (g->dflt)
-		return k(ev, ud, g->dflt->value->val);
+	if (g->dflt) {
+		struct rg_val *v = NULL;
+
+		if ((rc = eval_default(ev, g->dflt, &v)))
+			return rc;
+		return v ? k(ev, ud, v) : 0;
+	}
 	return 0;
 }
 
@@ -1192,8 +1391,10 @@ static int eval_func(struct rg_ev *ev, struct rg_group *g, struct rg_val **args,
 int rg_eval_query(struct rg_ev *ev, const struct rg_query *q, rg_ksol k, void *ud)
 {
 	struct rg_val **saved = NULL;
+	char base;
 	int rc;
 
+	ev->stack_base = (uintptr_t)&base;
 	if ((rc = enter(ev, q->nslots, &saved)))
 		return rc;
 	rc = eval_body(ev, q->body, 0, k, ud);

@@ -25,6 +25,7 @@ struct rg_ev {
 	struct rg_override *over;
 	unsigned with_depth, depth, max_depth;
 	uint64_t steps, max_steps, deadline_ns;
+	uintptr_t stack_base; /* where the evaluation's C stack started */
 	int64_t now_ns;
 	bool strict;      /* builtin errors stop the evaluation (as OPA's strict mode) */
 	char msg[256];    /* the error */

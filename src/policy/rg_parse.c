@@ -177,6 +177,7 @@ static struct rg_term *call_term(struct ps *p, const char *name, struct rg_term 
 
 static struct rg_term *parse_term(struct ps *p);
 static struct rg_term *parse_rel(struct ps *p);
+static struct rg_term *parse_member3(struct ps *p, struct rg_term *k, const char *close);
 static struct rg_body *parse_body_braced(struct ps *p);
 static struct rg_body *parse_body_until(struct ps *p, const char *close);
 
@@ -249,6 +250,8 @@ static int parse_args(struct ps *p, struct tlist *args, const char *close)
 	p->no_bar = false;
 	if (!accept(p, close)) {
 		do {
+			if (is(p, close))
+				break; /* a trailing comma */
 			if ((rc = push(p, args, parse_term(p))))
 				break;
 		} while (accept(p, ","));
@@ -486,6 +489,35 @@ static struct rg_term *parse_ident(struct ps *p)
 	return t;
 }
 
+/* `k, v in xs` (key or index and value), after "k,". */
+static struct rg_term *parse_member3(struct ps *p, struct rg_term *k, const char *close)
+{
+	struct rg_term *v = parse_rel(p), *coll, *t;
+
+	if (!v || expect(p, "in") || !(coll = parse_rel(p)))
+		return NULL;
+	t = term_new(p, TK_CALL);
+	if (!t || !(t->items = rg_allocn(p->a, 3, sizeof(*t->items))))
+		return NULL;
+	t->name = "internal.member_3";
+	t->items[0] = k;
+	t->items[1] = v;
+	t->items[2] = coll;
+	t->n = 3;
+	/* (k, v in xs) in ys: the tuple membership binds first */
+	for (unsigned chain = 0; t && !stop_nl(p) && is(p, "in"); chain++) {
+		if (chain >= p->max_depth) {
+			fail(p, -E2BIG, "expression nested too deeply");
+			return NULL;
+		}
+		p->i++;
+		t = call_term(p, "internal.member_2", t, parse_rel(p));
+	}
+	if (t && close && expect(p, close))
+		return NULL;
+	return t;
+}
+
 static struct rg_term *parse_primary(struct ps *p)
 {
 	const struct rg_token *tok = cur(p);
@@ -514,7 +546,9 @@ static struct rg_term *parse_primary(struct ps *p)
 			t = parse_array(p);
 		else if (rg_tok_is(tok, "{"))
 			t = parse_brace(p);
-		else if ((t = parse_term(p)) && expect(p, ")"))
+		else if ((t = parse_term(p)) && accept(p, ","))
+			t = parse_member3(p, t, ")");
+		else if (t && expect(p, ")"))
 			t = NULL;
 		p->nlsig = save;
 		p->no_bar = bar;
@@ -558,8 +592,14 @@ static struct rg_term *binary(struct ps *p, level_fn next, const struct binop *o
 {
 	struct rg_term *l = next(p);
 	const struct binop *op;
+	unsigned chain = 0;
 
 	while (l && (op = find_op(p, ops))) {
+		/* a chain a + b + c ... nests to the left: bounded like nesting */
+		if (++chain > p->max_depth) {
+			fail(p, -E2BIG, "expression nested too deeply (more than %u operators in a chain)", p->max_depth);
+			return NULL;
+		}
 		p->i++;
 		l = call_term(p, op->fn, l, next(p));
 	}
@@ -576,8 +616,13 @@ static struct rg_term *parse_rel(struct ps *p) { return binary(p, parse_or, rel_
 static struct rg_term *parse_term(struct ps *p)
 {
 	struct rg_term *l = parse_rel(p);
+	unsigned chain = 0;
 
 	while (l && !stop_nl(p) && is(p, "in")) {
+		if (++chain > p->max_depth) {
+			fail(p, -E2BIG, "expression nested too deeply (more than %u 'in' in a chain)", p->max_depth);
+			return NULL;
+		}
 		p->i++;
 		l = call_term(p, "internal.member_2", l, parse_rel(p));
 	}
@@ -662,7 +707,7 @@ static int parse_with(struct ps *p, struct rg_expr *e)
 	struct rg_with w[16];
 	size_t n = 0;
 
-	while (!stop_nl(p) && accept(p, "with")) {
+	while (accept(p, "with")) { /* `with` may continue on the next lines */
 		if (n == CTFS_ARRAY_LEN(w))
 			return fail(p, -EINVAL, "too many 'with' modifiers");
 		if (!(w[n].target = parse_postfix(p, parse_ident(p))) || expect(p, "as") ||
@@ -689,10 +734,14 @@ static struct rg_expr *parse_literal(struct ps *p)
 		return NULL;
 	if (accept(p, "some")) {
 		e = parse_some(p);
+		if (e && parse_with(p, e))
+			goto fail;
 		goto out;
 	}
 	if (accept(p, "every")) {
 		e = parse_every(p);
+		if (e && parse_with(p, e))
+			goto fail;
 		goto out;
 	}
 	if (accept(p, "not"))
@@ -706,9 +755,9 @@ static struct rg_expr *parse_literal(struct ps *p)
 		if (!(e->b = parse_term(p)))
 			goto fail;
 	}
-	if (!stop_nl(p) && is(p, ",")) {
-		fail(p, -EINVAL, "'x, y in xs' outside 'some'/'every' is not supported");
-		goto fail;
+	if (!stop_nl(p) && e->kind == EX_TERM && accept(p, ",")) {
+		if (!(e->a = parse_member3(p, e->a, NULL)))
+			goto fail;
 	}
 	e->neg = neg;
 	if (parse_with(p, e))
@@ -786,8 +835,17 @@ static struct rg_body *parse_if_body(struct ps *p)
 	struct rg_expr *e;
 
 	if (is(p, "{")) {
-		/* `if {}` is not valid; `if {x | ...}`/`if {"a": 1}` as a term is unusual: treat `{` as a body */
-		return parse_body_braced(p);
+		/* a body, or else one literal that starts with an object/set term */
+		size_t at = p->i, nodes = *p->nodes;
+		unsigned depth = p->depth;
+
+		b = parse_body_braced(p);
+		if (b || p->rc != -EINVAL)
+			return b;
+		p->i = at;
+		p->rc = 0;
+		*p->nodes = nodes;
+		p->depth = depth;
 	}
 	b = node(p, sizeof(*b));
 	if (!b || !(b->e = rg_alloc(p->a, sizeof(*b->e))))
@@ -824,6 +882,8 @@ static int parse_value_and_body(struct ps *p, struct rg_rule *r, bool need_value
 		p->i++;
 		if (!(r->value = parse_term(p)))
 			return p->rc;
+		if (!stop_nl(p) && accept(p, ",") && !(r->value = parse_member3(p, r->value, NULL)))
+			return p->rc ? p->rc : -EINVAL;
 	} else if (need_value_op) {
 		return fail(p, -EINVAL, "expected ':=' or '=' after 'else'");
 	}
@@ -871,8 +931,9 @@ static int parse_head_key(struct ps *p, struct rg_rule *r)
 	p->nlsig = save;
 	if (!r->key || expect(p, "]"))
 		return p->rc ? p->rc : -EINVAL;
-	if (is(p, "[") || is(p, "."))
-		return fail(p, -EINVAL, "rule heads with nested references (p[x][y], p[x].y) are not supported");
+	if (is(p, "[") || is(p, ".") || is(p, "contains") || is(p, "("))
+		return fail(p, -EINVAL, "rule heads with nested references (p[x][y], p[x].y, "
+			    "p[x] contains y, p[x](y)) are not supported");
 	r->kind = R_OBJ;
 	if (!is(p, ":=") && !is(p, "=")) {
 		if (is(p, "{") || !is(p, "if"))

@@ -41,8 +41,10 @@ struct rg_val *rg_float(struct rg_arena *a, long double f)
 {
 	struct rg_val *v;
 
-	/* 2^63 is exactly representable: the range test is exact */
-	if (f == floorl(f) && f >= -9223372036854775808.0L && f < 9223372036854775808.0L)
+	/* 2^63 is exactly representable: the range test is exact; a negative
+	 * zero stays a float, printed "-0" as OPA's big.Float prints it */
+	if (f == floorl(f) && f >= -9223372036854775808.0L && f < 9223372036854775808.0L &&
+	    !(f == 0 && signbit(f)))
 		return rg_int(a, (int64_t)f);
 	v = rg_new(a, RG_NUM);
 	if (v)
@@ -433,4 +435,132 @@ int rg_to_json(struct ctfs_buf *b, const struct rg_val *v)
 		}
 		return rc ? rc : ctfs_buf_putc(b, ']');
 	}
+}
+
+size_t rg_utf8_len(const char *s, size_t n)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t need;
+	unsigned cp;
+
+	if (u[0] < 0x80)
+		return 1;
+	if (u[0] >= 0xc2 && u[0] <= 0xdf)
+		need = 2, cp = u[0] & 0x1f;
+	else if (u[0] >= 0xe0 && u[0] <= 0xef)
+		need = 3, cp = u[0] & 0x0f;
+	else if (u[0] >= 0xf0 && u[0] <= 0xf4)
+		need = 4, cp = u[0] & 0x07;
+	else
+		return 1;
+	if (n < need)
+		return 1;
+	for (size_t i = 1; i < need; i++) {
+		if ((u[i] & 0xc0) != 0x80)
+			return 1;
+		cp = cp << 6 | (u[i] & 0x3f);
+	}
+	if ((need == 3 && (cp < 0x800 || (cp >= 0xd800 && cp < 0xe000))) || (need == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 1;
+	return need;
+}
+
+size_t rg_utf8_count(const char *s, size_t n)
+{
+	size_t c = 0;
+
+	for (size_t i = 0; i < n; c++)
+		i += rg_utf8_len(s + i, n - i);
+	return c;
+}
+
+/* Simple (one-to-one) case mapping as Go's unicode.ToUpper/ToLower for
+ * Latin, Greek, Cyrillic, Armenian and fullwidth Latin; other code points
+ * are returned unchanged. */
+struct crange {
+	unsigned lo, hi; /* upper-case range */
+	int delta;       /* lower = upper + delta; 1 with step 2: alternating pairs */
+	bool pairs;
+};
+
+static const struct crange ranges[] = {
+	{ 0x41, 0x5a, 32, false }, { 0xc0, 0xd6, 32, false }, { 0xd8, 0xde, 32, false },
+	{ 0x100, 0x12e, 1, true }, { 0x132, 0x136, 1, true }, { 0x139, 0x147, 1, true },
+	{ 0x14a, 0x176, 1, true }, { 0x179, 0x17d, 1, true },
+	{ 0x1cd, 0x1db, 1, true }, { 0x1de, 0x1ee, 1, true }, { 0x1f8, 0x21e, 1, true },
+	{ 0x386, 0x386, 38, false }, { 0x388, 0x38a, 37, false }, { 0x38c, 0x38c, 64, false },
+	{ 0x38e, 0x38f, 63, false }, { 0x391, 0x3a1, 32, false }, { 0x3a3, 0x3ab, 32, false },
+	{ 0x400, 0x40f, 80, false }, { 0x410, 0x42f, 32, false }, { 0x460, 0x480, 1, true },
+	{ 0x48a, 0x4be, 1, true }, { 0x531, 0x556, 48, false }, { 0x1e00, 0x1e94, 1, true },
+	{ 0x1ea0, 0x1efe, 1, true }, { 0xff21, 0xff3a, 32, false },
+};
+
+unsigned rg_case(unsigned cp, bool upper)
+{
+	if (!upper && cp == 0x130)
+		return 'i';
+	if (upper && cp == 0x131)
+		return 'I';
+	if (upper && cp == 0xff)
+		return 0x178;
+	if (!upper && cp == 0x178)
+		return 0xff;
+	if (upper && cp == 0x17f)
+		return 'S';
+	if (upper && cp == 0x3c2)
+		return 0x3a3;
+	if (upper && cp == 0xb5)
+		return 0x39c;
+	/* the digraph triples DŽ Dž dž, LJ Lj lj, NJ Nj nj, DZ Dz dz */
+	for (unsigned t = 0x1c4; t <= 0x1f1; t = t == 0x1ca ? 0x1f1 : t + 3)
+		if (cp >= t && cp <= t + 2)
+			return upper ? t : t + 2;
+	for (size_t i = 0; i < sizeof(ranges) / sizeof(ranges[0]); i++) {
+		const struct crange *r = &ranges[i];
+
+		if (!upper && cp >= r->lo && cp <= r->hi && (!r->pairs || (cp - r->lo) % 2 == 0))
+			return cp + (unsigned)r->delta;
+		if (upper && cp >= r->lo + (unsigned)r->delta && cp <= r->hi + (unsigned)r->delta &&
+		    (!r->pairs || (cp - r->lo - 1) % 2 == 0))
+			return cp - (unsigned)r->delta;
+	}
+	return cp;
+}
+
+unsigned rg_utf8_decode(const char *s, size_t n, size_t *len)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	unsigned cp;
+
+	*len = rg_utf8_len(s, n);
+	if (*len == 1)
+		return u[0] < 0x80 ? u[0] : 0xfffd;
+	cp = u[0] & (*len == 2 ? 0x1f : *len == 3 ? 0x0f : 0x07);
+	for (size_t i = 1; i < *len; i++)
+		cp = cp << 6 | (u[i] & 0x3f);
+	return cp;
+}
+
+size_t rg_utf8_encode(char *o, unsigned cp)
+{
+	if (cp < 0x80) {
+		o[0] = (char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		o[0] = (char)(0xc0 | cp >> 6);
+		o[1] = (char)(0x80 | (cp & 0x3f));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		o[0] = (char)(0xe0 | cp >> 12);
+		o[1] = (char)(0x80 | (cp >> 6 & 0x3f));
+		o[2] = (char)(0x80 | (cp & 0x3f));
+		return 3;
+	}
+	o[0] = (char)(0xf0 | cp >> 18);
+	o[1] = (char)(0x80 | (cp >> 12 & 0x3f));
+	o[2] = (char)(0x80 | (cp >> 6 & 0x3f));
+	o[3] = (char)(0x80 | (cp & 0x3f));
+	return 4;
 }

@@ -67,6 +67,17 @@ int rg_to_json(struct ctfs_buf *b, const struct rg_val *v);
 int rg_num_print(struct ctfs_buf *b, const struct rg_val *v);
 const char *rg_type_name(const struct rg_val *v);
 
+/* Code points in s, each invalid byte counting as one (as Go counts runes). */
+size_t rg_utf8_count(const char *s, size_t n);
+/* Length of the valid UTF-8 sequence at s (n bytes left), or 1 if invalid. */
+size_t rg_utf8_len(const char *s, size_t n);
+/* The code point at s (U+FFFD for an invalid byte); *len its size. */
+unsigned rg_utf8_decode(const char *s, size_t n, size_t *len);
+/* Write cp as UTF-8 (up to 4 bytes); returns the length. */
+size_t rg_utf8_encode(char *o, unsigned cp);
+/* Simple case mapping (see rg_value.c for the scripts covered). */
+unsigned rg_case(unsigned cp, bool upper);
+
 /* Parse JSON text into a value; -EINVAL with a message, -E2BIG past depth. */
 int rg_from_json(struct rg_arena *a, const char *s, size_t n, unsigned max_depth,
 		 struct rg_val **out, char *err, size_t errlen);

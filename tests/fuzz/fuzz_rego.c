@@ -1,6 +1,11 @@
 /* libFuzzer harness of the Rego engine: the input is policy text; it is
  * compiled and, when it compiles, data.model.allow and data.model are
- * evaluated against a small input, under tight caps. */
+ * evaluated against a small input, under tight caps. By hand, from the
+ * source tree (after configure in build/dev, for config.h):
+ *   clang -std=c11 -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
+ *     -Isrc -Ibuild/dev tests/fuzz/fuzz_rego.c src/policy/[a-z]*.c src/util.c \
+ *     -o fuzz_rego $(pkg-config --cflags --libs libpcre2-8 libsodium libcrypto)
+ *   ./fuzz_rego -max_total_time=300 -max_len=2048 CORPUS tests/fuzz/corpus/rego */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,0 +1,2 @@
+package model
+allow if { glob.match("******************[******:************************************************.{cnxampMMMMMMM]MMM", ["Ö"], "a*********%******á***********************MMMMMMMMMMMMMMMMMMMMMM¨*.[cpi.example.com") }
