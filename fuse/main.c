@@ -33,6 +33,9 @@ struct options {
 	char *header_cache;
 	char *tgsp_trust;
 	char *fleet;
+	char *metrics, *usage, *usage_interval, *metrics_files;
+	int argc;
+	char **argv;
 	int help;
 	int version;
 };
@@ -45,6 +48,10 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("header_cache=%s", header_cache),
 	OPT("tgsp_trust=%s", tgsp_trust),
 	OPT("fleet=%s", fleet),
+	OPT("metrics=%s", metrics),
+	OPT("usage=%s", usage),
+	OPT("usage_interval=%s", usage_interval),
+	OPT("metrics_files=%s", metrics_files),
 	OPT("-h", help),
 	OPT("--help", help),
 	OPT("-V", version),
@@ -69,6 +76,13 @@ static void usage(const char *prog)
 	       "    -o tgsp_trust=FILE|DIR trusted TGSP signer public key(s) (*.pub, *.json);\n"
 	       "                           keyring keys ctfs:tgsp-signer:<key_id> are trusted too\n"
 	       "    -o fleet=ID            fleet identity for TGSP packages' target_fleet\n"
+	       "    -o metrics=HOST:PORT   serve Prometheus metrics at http://HOST:PORT/metrics\n"
+	       "                           (off by default; bind to 127.0.0.1 or a private net)\n"
+	       "    -o metrics_files=N     per-file metric series, the rest folded into\n"
+	       "                           file=\"other\" (default 64, at most 256)\n"
+	       "    -o usage=FILE          append usage records (JSON lines: file, uid, exe,\n"
+	       "                           opens, bytes) periodically and at unmount\n"
+	       "    -o usage_interval=S    seconds between usage records (default 60)\n"
 	       "    -o allow_other,uid=N,gid=N,umask=M   as for other FUSE file systems\n"
 	       "    -f                     stay in the foreground, log to stderr\n\n",
 	       prog, DEFAULT_CACHE, DEFAULT_READAHEAD, CTFS_VIEW_HEADER_CACHE_DEFAULT >> 20);
@@ -182,7 +196,10 @@ static int setup(struct ctfs_mount *mt, const struct options *o)
 		return rc;
 	}
 	vo.cache_size = fit_memlock(vo.cache_size);
-	rc = ctfs_view_new(&vo, &mt->view, err, sizeof(err));
+	rc = ctfs_ops_prepare(&(struct ctfs_ops_opts){ o->metrics, o->usage, o->usage_interval,
+						       o->metrics_files }, &vo, o->argc, o->argv);
+	if (!rc)
+		rc = ctfs_view_new(&vo, &mt->view, err, sizeof(err));
 	if (rc)
 		fprintf(stderr, "ctfs: %s\n", err);
 	return rc;
@@ -216,9 +233,12 @@ static int run(struct fuse_args *args, struct ctfs_mount *mt)
 	if (!f || fuse_mount(f, co.mountpoint))
 		goto out;
 	mt->mountpoint = co.mountpoint;
-	if (fuse_daemonize(co.foreground) || fuse_set_signal_handlers(fuse_get_session(f)))
+	if (ctfs_ops_bind(co.mountpoint) || fuse_daemonize(co.foreground) ||
+	    fuse_set_signal_handlers(fuse_get_session(f)))
 		goto unmount;
 	ctfs_info("mounted %s on %s", ctfs_view_source(mt->view), co.mountpoint);
+	if (ctfs_ops_start())
+		goto signals;
 	lc = fuse_loop_cfg_create();
 	if (!lc)
 		goto signals;
@@ -232,6 +252,7 @@ static int run(struct fuse_args *args, struct ctfs_mount *mt)
 signals:
 	fuse_remove_signal_handlers(fuse_get_session(f));
 unmount:
+	ctfs_ops_stop();
 	fuse_unmount(f);
 out:
 	if (f)
@@ -244,7 +265,7 @@ int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct ctfs_mount mt = { 0 };
-	struct options o = { 0 };
+	struct options o = { .argc = argc, .argv = argv };
 	int rc;
 
 	harden();
@@ -265,10 +286,12 @@ int main(int argc, char *argv[])
 	    ctfs_secmem_init() || setup(&mt, &o) ||
 	    add_fsname(&args, ctfs_view_source(mt.view))) {
 		ctfs_view_free(mt.view);
+		ctfs_ops_free();
 		return 1;
 	}
 	rc = run(&args, &mt);
 	ctfs_view_free(mt.view);
+	ctfs_ops_free();
 	fuse_opt_free_args(&args);
 	free(o.source);
 	free(o.keyring);
@@ -277,5 +300,9 @@ int main(int argc, char *argv[])
 	free(o.header_cache);
 	free(o.tgsp_trust);
 	free(o.fleet);
+	free(o.metrics);
+	free(o.usage);
+	free(o.usage_interval);
+	free(o.metrics_files);
 	return rc;
 }

@@ -34,6 +34,7 @@ extern const struct tool_cmd tool_cmd_inspect;
 extern const struct tool_cmd tool_cmd_verify;
 extern const struct tool_cmd tool_cmd_rewrap;
 extern const struct tool_cmd tool_cmd_tgsp;
+extern const struct tool_cmd tool_cmd_status;
 
 /* "ctfs-tool: <message>" on stderr. Never pass key material. */
 void tool_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -7,6 +7,7 @@
 
 #include "safetensors/header_json.h"
 #include "ct/model.h"
+#include "metrics/metrics.h"
 #include "policy/policy.h"
 #include "crypto/secmem.h"
 #include "crypto/curve25519.h"
@@ -154,8 +155,11 @@ static int unlock_locked(struct ctfs_model *m, const struct ctfs_keyprov *kp,
 	rc = check_chunk_sizes(m, err, errlen);
 	if (!rc)
 		rc = ctfs_model_check_signature(m, kp, err, errlen);
-	if (!rc)
-		rc = ctfs_policy_check(m->ci->policy_local, err, errlen);
+	if (!rc) {
+		uint64_t t0 = ctfs_metrics_now_ns();
+
+		rc = ctfs_metrics_policy(ctfs_policy_check(m->ci->policy_local, err, errlen), t0);
+	}
 	if (!rc)
 		rc = ctfs_model_unwrap_keys(m, kp, err, errlen);
 	if (rc) {

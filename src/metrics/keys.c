@@ -1,9 +1,12 @@
 /* Key ids seen by the mount and whether their keys are still there: the
  * metrics and status side of key revocation while mounted. */
 #include <errno.h>
+#include <keyutils.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "keys/keyring.h"
 #include "log.h"
 #include "metrics/metrics_internal.h"
 
@@ -80,4 +83,14 @@ void ctfs_metrics_probe_keys(int (*present)(void *arg, const char *kid), void *a
 			k->last_err = rc ? -rc : ENOKEY;
 	}
 	pthread_mutex_unlock(&ctfs_mt.lock);
+}
+
+int ctfs_metrics_keyring_probe(void *ring, const char *kid)
+{
+	char desc[CTFS_METRICS_NAME_MAX + 16];
+
+	snprintf(desc, sizeof(desc), "%s%s", CTFS_KEYRING_PREFIX, kid);
+	if (keyctl_search(*(key_serial_t *)ring, "user", desc, 0) >= 0)
+		return 1;
+	return errno == ENOKEY ? 0 : -errno;
 }

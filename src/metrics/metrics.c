@@ -14,6 +14,7 @@
 
 struct ctfs_mshard ctfs_mshards[CTFS_METRICS_SHARDS];
 _Thread_local unsigned ctfs_mshard_tls;
+_Thread_local uint64_t ctfs_mtls_chunks;
 static _Atomic unsigned next_shard;
 
 const uint64_t ctfs_hist_bounds_ns[CTFS_HIST_BUCKETS] = {
@@ -232,4 +233,12 @@ uint64_t ctfs_metrics_rss_bytes(void)
 	got = fscanf(f, "%llu %llu", &size, &resident);
 	fclose(f);
 	return got == 2 && page > 0 ? resident * (uint64_t)page : 0;
+}
+
+int ctfs_metrics_policy(int rc, uint64_t t0)
+{
+	ctfs_observe_since(CTFS_H_POLICY, t0);
+	ctfs_count(rc == 0 ? CTFS_M_POLICY_ALLOW : rc == -EACCES || rc == -EPERM
+		   ? CTFS_M_POLICY_DENY : CTFS_M_POLICY_ERROR, 1);
+	return rc;
 }

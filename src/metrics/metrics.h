@@ -116,6 +116,16 @@ static inline void ctfs_gauge_sub(enum ctfs_mslot s, uint64_t v)
 	atomic_fetch_sub_explicit(&ctfs_mshard_self()->slot[s], v, memory_order_relaxed);
 }
 
+/* Chunks served by the read running in this thread (the view moves them
+ * to the file's series when the read ends). */
+extern _Thread_local uint64_t ctfs_mtls_chunks;
+
+static inline void ctfs_count_chunk(void)
+{
+	ctfs_count(CTFS_M_CHUNKS_SERVED, 1);
+	ctfs_mtls_chunks++;
+}
+
 /* Monotonic nanoseconds, for the latency histograms. */
 uint64_t ctfs_metrics_now_ns(void);
 void ctfs_observe_ns(enum ctfs_mhist h, uint64_t ns);
@@ -186,6 +196,14 @@ void ctfs_metrics_key_lookup(const char *kid, int rc);
  * used at scrape and status time so that a removed key shows before an open
  * fails. */
 void ctfs_metrics_probe_keys(int (*present)(void *arg, const char *kid), void *arg);
+
+/* A policy evaluation that started at t0 ended with rc (0 allow, -EACCES
+ * deny, else error); returns rc. */
+int ctfs_metrics_policy(int rc, uint64_t t0);
+
+/* Probe for ctfs_metrics_probe_keys: is "ctfs:<kid>" in the keyring whose
+ * serial *(key_serial_t *)ring is? 1, 0, or -errno. */
+int ctfs_metrics_keyring_probe(void *ring, const char *kid);
 
 /* --- exposition ------------------------------------------------------------ */
 

@@ -35,6 +35,7 @@ struct ctfs_opsd {
 	int wake, tcp, unx, tcp_port;
 	char *unix_path;
 	pthread_t thread;
+	bool running;
 	struct conn conns[CTFS_OPSD_CONNS];
 };
 
@@ -370,7 +371,7 @@ static int spawn(struct ctfs_opsd *s)
 	return -rc;
 }
 
-int ctfs_opsd_start(const struct ctfs_opsd_config *cfg, struct ctfs_opsd **out)
+int ctfs_opsd_new(const struct ctfs_opsd_config *cfg, struct ctfs_opsd **out)
 {
 	struct ctfs_opsd *s = calloc(1, sizeof(*s));
 	int rc = 0;
@@ -390,14 +391,31 @@ int ctfs_opsd_start(const struct ctfs_opsd_config *cfg, struct ctfs_opsd **out)
 		rc = -ENOMEM;
 	if (!rc && cfg->unix_path && (s->unx = listen_unix(cfg->unix_path)) < 0)
 		rc = s->unx;
-	if (!rc)
-		rc = spawn(s);
 	if (rc) {
 		close_all(s);
 		return rc;
 	}
 	*out = s;
 	return 0;
+}
+
+int ctfs_opsd_run(struct ctfs_opsd *s)
+{
+	int rc = spawn(s);
+
+	s->running = rc == 0;
+	return rc;
+}
+
+int ctfs_opsd_start(const struct ctfs_opsd_config *cfg, struct ctfs_opsd **out)
+{
+	int rc = ctfs_opsd_new(cfg, out);
+
+	if (!rc && (rc = ctfs_opsd_run(*out))) {
+		ctfs_opsd_stop(*out);
+		*out = NULL;
+	}
+	return rc;
 }
 
 int ctfs_opsd_tcp_port(const struct ctfs_opsd *s)
@@ -411,9 +429,11 @@ void ctfs_opsd_stop(struct ctfs_opsd *s)
 
 	if (!s)
 		return;
-	if (write(s->wake, &one, sizeof(one)) != sizeof(one))
-		ctfs_warn("operations server: cannot wake its thread: %m");
-	pthread_join(s->thread, NULL);
+	if (s->running) {
+		if (write(s->wake, &one, sizeof(one)) != sizeof(one))
+			ctfs_warn("operations server: cannot wake its thread: %m");
+		pthread_join(s->thread, NULL);
+	}
 	close_all(s);
 }
 

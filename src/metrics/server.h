@@ -34,8 +34,12 @@ struct ctfs_opsd_config {
 	void *arg;
 };
 
-/* Bind, listen and start the thread; 0 or -errno (one log line says which
- * address failed). */
+/* Bind and listen; 0 or -errno (one log line says which address failed).
+ * The sockets survive fork(): a daemon binds before it detaches (so that a
+ * busy port fails the mount), then starts the thread. */
+int ctfs_opsd_new(const struct ctfs_opsd_config *cfg, struct ctfs_opsd **out);
+int ctfs_opsd_run(struct ctfs_opsd *s);
+/* Both at once. */
 int ctfs_opsd_start(const struct ctfs_opsd_config *cfg, struct ctfs_opsd **out);
 /* The TCP port bound (useful with port 0), or -1. */
 int ctfs_opsd_tcp_port(const struct ctfs_opsd *s);

@@ -227,6 +227,18 @@ int ctfs_usage_flush(struct ctfs_usage *u, bool final)
 	return rc;
 }
 
+void ctfs_usage_set_mountpoint(struct ctfs_usage *u, const char *mountpoint)
+{
+	char *m;
+
+	if (!u || !(m = strdup(mountpoint)))
+		return;
+	pthread_mutex_lock(&u->lock);
+	free(u->mountpoint);
+	u->mountpoint = m;
+	pthread_mutex_unlock(&u->lock);
+}
+
 void ctfs_usage_close(struct ctfs_usage *u)
 {
 	if (!u)

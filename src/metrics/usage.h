@@ -31,6 +31,8 @@ struct ctfs_usage_entry {
  * mountpoint of source. 0 or -errno (the file cannot be opened). */
 int ctfs_usage_open(const char *path, const char *source, const char *mountpoint,
 		    struct ctfs_usage **out);
+/* The mount point records name (known once the mount is made). */
+void ctfs_usage_set_mountpoint(struct ctfs_usage *u, const char *mountpoint);
 /* Appends what is left (final records) and frees. NULL is a no-op. */
 void ctfs_usage_close(struct ctfs_usage *u);
 

@@ -23,6 +23,7 @@
 
 struct ctfs_view;
 struct ctfs_handle;
+struct ctfs_usage;
 
 struct ctfs_view_opts {
 	const char *source;		/* the SOURCE directory */
@@ -31,6 +32,7 @@ struct ctfs_view_opts {
 	size_t header_cache;		/* parsed headers/packages nobody uses */
 	const char *tgsp_trust;		/* trusted TGSP signers (file or dir), or NULL */
 	const char *fleet;		/* fleet id for TGSP target_fleet, or NULL */
+	struct ctfs_usage *usage;	/* usage accounting (metrics/usage.h), or NULL */
 };
 
 #define CTFS_VIEW_HEADER_CACHE_DEFAULT (64u << 20)
