@@ -278,6 +278,17 @@ def test_status_socket_is_private_and_removed(source, keys, tool, mount):
     assert not os.path.exists(sock), "the socket is removed at unmount"
 
 
+def test_refused_tgsp_package_is_counted(source, keys, mount):
+    (source / "pkg.tgsp").write_bytes(b"TGSP" + os.urandom(4000))
+    m = mount_with_metrics(mount, source, keys)
+    assert os.path.isdir(m.file("pkg"))
+    with pytest.raises(OSError):
+        os.stat(m.file("pkg/model.safetensors"))
+    fams = scrape(m)
+    assert value(fams, "ctfs_tgsp_packages_total", result="refused") >= 1
+    assert value(fams, "ctfs_tgsp_packages_total", result="opened") == 0
+
+
 def test_metrics_files_cap_folds_into_other(tmp_path, vectors, keys, mount):
     src = tmp_path / "many"
     src.mkdir()
