@@ -239,6 +239,27 @@ static void test_usage(const char *dir)
 	       "3 JSON lines, 22 bytes in all, one final record (%d lines)", n);
 }
 
+/* A full disk: the append fails, is counted, and the counts wait for the
+ * next flush instead of being lost. */
+static void test_usage_full_disk(void)
+{
+	struct ctfs_usage *u;
+	struct ctfs_usage_entry *e;
+	uint64_t errs = ctfs_metrics_get(CTFS_M_USAGE_WRITE_ERRORS);
+
+	if (ctfs_usage_open("/dev/full", "/src", "/mnt", &u)) {
+		tap_ok(0, "open /dev/full");
+		return;
+	}
+	e = ctfs_usage_opened(u, "a.safetensors", 0, "/bin/cat");
+	ctfs_usage_bytes(e, 1234);
+	tap_ok(ctfs_usage_flush(u, false) == -ENOSPC, "append to a full disk fails with ENOSPC");
+	tap_ok(atomic_load(&e->bytes) == 1234 && atomic_load(&e->opens) == 1,
+	       "the counts are kept for the next flush");
+	tap_ok(ctfs_metrics_get(CTFS_M_USAGE_WRITE_ERRORS) == errs + 1, "the failure is counted");
+	ctfs_usage_close(u);
+}
+
 /* One HTTP exchange; the whole answer (headers and body) in out. */
 static int http(const struct sockaddr *sa, socklen_t sl, const char *req, char *out, size_t cap)
 {
@@ -366,6 +387,7 @@ int main(void)
 	test_keys();
 	test_deny_reasons();
 	test_usage(dir);
+	test_usage_full_disk();
 	test_server(dir);
 	test_socket_path();
 	ctfs_metrics_reset();
