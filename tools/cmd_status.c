@@ -78,7 +78,8 @@ static int fetch(int fd, struct ctfs_buf *out)
 	char chunk[65536];
 	ssize_t n;
 
-	if (ctfs_write_full(fd, req, sizeof(req) - 1))
+	/* a daemon that hangs up early must not kill us with SIGPIPE */
+	if (send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) != (ssize_t)sizeof(req) - 1)
 		return -EIO;
 	while ((n = read(fd, chunk, sizeof(chunk))) > 0) {
 		if (out->len + (size_t)n > REPLY_MAX || ctfs_buf_append(out, chunk, (size_t)n))

@@ -322,13 +322,15 @@ static void *loop(void *arg)
 			break;
 		if (p[0].revents)
 			break;
+		/* connections first: a client that left frees its slot before
+		 * the next one is accepted */
 		for (int i = 1; i < np; i++) {
-			if (!p[i].revents)
-				continue;
-			if (map[i] == -2 || map[i] == -3)
-				accept_one(s, p[i].fd, map[i] == -3);
-			else if (s->conns[map[i]].fd >= 0)
+			if (p[i].revents && map[i] >= 0 && s->conns[map[i]].fd >= 0)
 				on_readable(s, &s->conns[map[i]]);
+		}
+		for (int i = 1; i < np; i++) {
+			if (p[i].revents && (map[i] == -2 || map[i] == -3))
+				accept_one(s, p[i].fd, map[i] == -3);
 		}
 		now = now_ms();
 		expire(s, now);
