@@ -224,6 +224,8 @@ def test_key_revocation_shows_in_metrics_and_status(source, keys, tool, mount):
         fams = scrape(m)
         assert value(fams, "ctfs_key_present", kid=KID) == 0
         assert value(fams, "ctfs_keys_disappeared_total") == 1
+        assert abs(value(fams, "ctfs_key_state_change_timestamp_seconds", kid=KID) -
+                   time.time()) < 60
         st = json.loads(tool("status", m.path, "--json").stdout)
         k = [k for k in st["keys"] if k["kid"] == KID][0]
         assert k["state"] == "absent" and k["last_error"]

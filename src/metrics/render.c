@@ -231,27 +231,44 @@ static int render_files(struct ctfs_buf *o)
 	return rc;
 }
 
-static int kid_series(struct ctfs_buf *o, const struct ctfs_mkid *k)
+static int kid_series(struct ctfs_buf *o, const char *name, const struct ctfs_mkid *k,
+		      long long v)
 {
-	int rc = ctfs_buf_puts(o, "ctfs_key_present{kid=\"");
+	int rc = ctfs_buf_printf(o, "%s{kid=\"", name);
 
 	if (!rc)
 		rc = ctfs_metrics_label_escape(o, k->kid);
 	if (!rc)
-		rc = ctfs_buf_printf(o, "\"} %d\n", k->state > 0);
+		rc = ctfs_buf_printf(o, "\"} %lld\n", v);
+	return rc;
+}
+
+/* Both families per kid: whether the key is there, and since when. */
+static int render_kid_family(struct ctfs_buf *o, bool when)
+{
+	const char *name = when ? "ctfs_key_state_change_timestamp_seconds" : "ctfs_key_present";
+	int rc = when ? head(o, name, "gauge", "When ctfs_key_present last changed (Unix time).")
+		      : head(o, name, "gauge", "1 while the key of a kid used by the mount is "
+					       "in the keyring, else 0.");
+
+	for (size_t i = 0; i <= ctfs_mt.n_kids && !rc; i++) {
+		const struct ctfs_mkid *k = i < ctfs_mt.n_kids ? &ctfs_mt.kids[i] : &ctfs_mt.kid_other;
+
+		if (i == ctfs_mt.n_kids && !k->lookups)
+			break;
+		rc = kid_series(o, name, k, when ? (long long)k->changed : k->state > 0);
+	}
 	return rc;
 }
 
 static int render_kids(struct ctfs_buf *o)
 {
-	int rc = head(o, "ctfs_key_present", "gauge",
-		      "1 while the key of a kid used by the mount is in the keyring, else 0.");
+	int rc;
 
 	pthread_mutex_lock(&ctfs_mt.lock);
-	for (size_t i = 0; i < ctfs_mt.n_kids && !rc; i++)
-		rc = kid_series(o, &ctfs_mt.kids[i]);
-	if (!rc && ctfs_mt.kid_other.lookups)
-		rc = kid_series(o, &ctfs_mt.kid_other);
+	rc = render_kid_family(o, false);
+	if (!rc)
+		rc = render_kid_family(o, true);
 	pthread_mutex_unlock(&ctfs_mt.lock);
 	return rc;
 }

@@ -133,6 +133,7 @@ static int put_counters(struct ctfs_buf *o, const struct ctfs_metrics_info *in)
 
 		if (line[0] == '#' || !sp || strstr(line, "_bucket{") ||
 		    !strncmp(line, "ctfs_file_", 10) || !strncmp(line, "ctfs_key_present{", 17) ||
+		    !strncmp(line, "ctfs_key_state_change_", 22) ||
 		    !strncmp(line, "ctfs_mount_info{", 16))
 			continue;
 		*sp = 0;
