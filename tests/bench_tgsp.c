@@ -18,6 +18,8 @@
 
 #include "archive/gzindex.h"
 #include "crypto/secmem.h"
+#include "tgsp/build.h"
+#include "tgsp/payload.h"
 #include "tgsp/tgsp.h"
 #include "util.h"
 

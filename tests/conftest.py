@@ -21,6 +21,20 @@ IN_CI = bool(os.environ.get("CI"))
 
 sys.path.insert(0, HERE)
 
+import ctfs_seed  # noqa: E402 (needs HERE on the path)
+
+
+def _seed_line():
+    return "ctfs seed: %d (replay with CTFS_SEED=%d)" % (ctfs_seed.SEED, ctfs_seed.SEED)
+
+
+def pytest_report_header(config):
+    return _seed_line()
+
+
+def pytest_terminal_summary(terminalreporter):
+    terminalreporter.write_line(_seed_line())   # also under -q
+
 
 def need(cond, why):
     """Skip on a developer machine that lacks something; fail in CI."""

@@ -10,6 +10,7 @@
 #include "safetensors/header_json.h"
 #include "crypto/secmem.h"
 #include "ct/v1_reader.h"
+#include "trust/digests.h"
 
 static atomic_uint_fast64_t next_uid = 1;
 
@@ -186,6 +187,8 @@ void ctfs_model_put(struct ctfs_model *m)
 		free(m->streams);
 	}
 	ctfs_secure_free(m->deks);
+	ctfs_digests_free(m->digests);
+	free(m->chain);
 	ctfs_ct_free(m->ci);
 	ctfs_st_free(m->h);
 	ctfs_buf_free(&m->view_hdr);

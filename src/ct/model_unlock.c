@@ -1,4 +1,4 @@
-/* Unlocking a CryptoTensors file: signature, then policy, then keys.
+/* Unlocking a CryptoTensors file: signature, signer binding, policy, keys.
  * The order matters: nothing in the header is trusted, not even the policy
  * or the kids, before the signature over it has verified. */
 #include <errno.h>
@@ -12,6 +12,9 @@
 #include "crypto/secmem.h"
 #include "crypto/curve25519.h"
 #include "crypto/sha256.h"
+#include "log.h"
+#include "ct/model_trust.h"
+#include "trust/thumbprint.h"
 
 #define DEK_MAX 32
 
@@ -24,29 +27,29 @@ int ctfs_model_check_signature(struct ctfs_model *m, const struct ctfs_keyprov *
 			       char *err, size_t errlen)
 {
 	struct ctfs_buf signed_text = { 0 };
-	struct ctfs_jwk key = { 0 };
-	char kerr[256] = "";
+	uint8_t pub[32];
 	int rc;
 
-	rc = kp->get(kp, CTFS_KTY_OKP, m->ci->sign_kid, &key, kerr, sizeof(kerr));
-	if (rc) {
-		ctfs_seterr(err, errlen, "verification key kid=%s: %s",
-			    kid_or(m->ci->sign_kid), kerr);
+	m->signer_ok = false;
+	rc = ctfs_model_signer_key(m, kp, pub, err, errlen);
+	if (rc)
 		return rc;
-	}
-	rc = key.has_pub ? ctfs_st_serialize(m->h, ctfs_signature_omit, false, &signed_text)
-			 : -ENOKEY;
+	rc = ctfs_st_serialize(m->h, ctfs_signature_omit, false, &signed_text);
 	if (!rc)
-		rc = ctfs_ed25519_verify(key.pub, signed_text.data, signed_text.len,
+		rc = ctfs_ed25519_verify(pub, signed_text.data, signed_text.len,
 					 m->ci->signature);
+	if (!rc) {
+		m->signer_ok = true;
+		ctfs_thumbprint_ed25519(pub, m->signer_tp);
+		ctfs_sha256(m->header_digest, signed_text.data, signed_text.len);
+	}
 	if (rc == -EBADMSG)
-		ctfs_seterr(err, errlen, "header signature does not verify with kid=%s",
-			    kid_or(m->ci->sign_kid));
+		ctfs_seterr(err, errlen, "header signature does not verify with %s kid=%s",
+			    m->chain ? "the certificate of" : "", kid_or(m->ci->sign_kid));
 	else if (rc)
 		ctfs_seterr(err, errlen, "cannot check the signature with kid=%s: %s",
 			    kid_or(m->ci->sign_kid), strerror(-rc));
 	ctfs_buf_free(&signed_text);
-	ctfs_jwk_clear(&key);
 	return rc;
 }
 
@@ -59,6 +62,46 @@ static int check_master(const struct ctfs_model *m, const struct ctfs_jwk *key,
 		    kid_or(m->ci->enc_kid), ctfs_alg_key_len(m->ci->alg),
 		    ctfs_alg_name(m->ci->alg));
 	return -EKEYREJECTED;
+}
+
+/* Step 4 of CONTROL-PLANE.md on the master key at hand: does it allow the
+ * key that signed this file? */
+static int check_binding(const struct ctfs_model *m, const struct ctfs_keyprov *kp,
+			 const struct ctfs_jwk *key, bool quiet, char *err, size_t errlen)
+{
+	bool warned;
+	int rc;
+
+	if (!m->signer_ok) {
+		ctfs_seterr(err, errlen, "signature not checked before the master key kid=%s",
+			    kid_or(m->ci->enc_kid));
+		return -EKEYREJECTED;
+	}
+	rc = ctfs_binding_check(key, m->signer_tp, kp->unbound, &warned, err, errlen);
+	if (warned && !quiet) {
+		char tp[CTFS_THUMBPRINT_TEXT];
+
+		ctfs_thumbprint_text(m->signer_tp, tp);
+		ctfs_log(LOG_WARNING, "%s: master key kid=%s names no allowed signer; signer %s "
+			 "accepted only because unbound_keys=warn (re-add the key with "
+			 "ctfs-tool key add)", m->name ? m->name : "?", kid_or(m->ci->enc_kid), tp);
+	}
+	return rc;
+}
+
+/* The binding is checked before the policy when the master key is already
+ * there; when it is not (yet), the check happens on the key that arrives. */
+static int check_binding_early(const struct ctfs_model *m, const struct ctfs_keyprov *kp,
+			       char *err, size_t errlen)
+{
+	struct ctfs_jwk key = { 0 };
+	int rc;
+
+	if (kp->get(kp, CTFS_KTY_OCT, m->ci->enc_kid, &key, NULL, 0))
+		return 0;
+	rc = check_binding(m, kp, &key, true, err, errlen);
+	ctfs_jwk_clear(&key);
+	return rc;
 }
 
 int ctfs_model_unwrap_keys(struct ctfs_model *m, const struct ctfs_keyprov *kp,
@@ -75,6 +118,8 @@ int ctfs_model_unwrap_keys(struct ctfs_model *m, const struct ctfs_keyprov *kp,
 		return rc;
 	}
 	rc = check_master(m, &key, err, errlen);
+	if (!rc)
+		rc = check_binding(m, kp, &key, false, err, errlen);
 	if (!rc && !(m->deks = ctfs_secure_alloc(m->h->n_tensors * DEK_MAX + 1)))
 		rc = -ENOMEM;
 	for (size_t i = 0; !rc && i < ci->n_tensors; i++) {
@@ -117,6 +162,8 @@ static int recheck_master(struct ctfs_model *m, const struct ctfs_keyprov *kp,
 		return rc;
 	}
 	rc = check_master(m, &key, err, errlen);
+	if (!rc)	/* the signer list may have changed since: quiet, logged once */
+		rc = check_binding(m, kp, &key, true, err, errlen);
 	if (!rc) {
 		ctfs_sha256_secret(fpr, key.secret, key.secret_len);
 		if (sodium_memcmp(fpr, m->master_fpr, sizeof(fpr))) {
@@ -152,9 +199,19 @@ static int unlock_locked(struct ctfs_model *m, const struct ctfs_keyprov *kp,
 {
 	int rc;
 
+	/* CONTROL-PLANE.md: signature (key from the keyring or a chain),
+	 * revocation, signer binding, rollback, policy, key. */
 	rc = check_chunk_sizes(m, err, errlen);
 	if (!rc)
 		rc = ctfs_model_check_signature(m, kp, err, errlen);
+	if (!rc)
+		rc = ctfs_model_load_digests(m, kp, err, errlen);
+	if (!rc)
+		rc = ctfs_model_check_revoked(m, kp, err, errlen);
+	if (!rc)
+		rc = check_binding_early(m, kp, err, errlen);
+	if (!rc)
+		rc = ctfs_model_check_rollback(m, kp, err, errlen);
 	if (!rc) {
 		uint64_t t0 = ctfs_metrics_now_ns();
 
@@ -179,10 +236,16 @@ int ctfs_model_unlock(struct ctfs_model *m, const struct ctfs_keyprov *kp,
 	if (!ctfs_model_is_encrypted(m))
 		return 0;
 	pthread_mutex_lock(&m->lock);
-	if (!m->unlocked)
+	if (!m->unlocked) {
 		rc = unlock_locked(m, kp, err, errlen);
-	else
-		rc = recheck_master(m, kp, err, errlen);
+	} else {
+		/* Revocation and rollback hold for every new open, as keys do. */
+		rc = ctfs_model_check_revoked(m, kp, err, errlen);
+		if (!rc)
+			rc = ctfs_model_check_rollback(m, kp, err, errlen);
+		if (!rc)
+			rc = recheck_master(m, kp, err, errlen);
+	}
 	pthread_mutex_unlock(&m->lock);
 	return rc;
 }

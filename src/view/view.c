@@ -34,6 +34,8 @@ int ctfs_view_new(const struct ctfs_view_opts *o, struct ctfs_view **out, char *
 	v->ring = o->ring;
 	v->usage = o->usage;
 	ctfs_keyprov_keyring(&v->keys, o->ring);
+	v->keys.unbound = o->unbound;
+	v->keys.trust = o->trust;
 	if (!(v->source = realpath(o->source, NULL)) ||
 	    (v->src_fd = open(v->source, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
 		rc = -errno;

@@ -21,6 +21,10 @@
 #include <sys/statvfs.h>
 #include <sys/types.h>
 
+#include "trust/binding.h"
+
+struct ctfs_trust;
+
 struct ctfs_view;
 struct ctfs_handle;
 struct ctfs_usage;
@@ -33,6 +37,8 @@ struct ctfs_view_opts {
 	const char *tgsp_trust;		/* trusted TGSP signers (file or dir), or NULL */
 	const char *fleet;		/* fleet id for TGSP target_fleet, or NULL */
 	struct ctfs_usage *usage;	/* usage accounting (metrics/usage.h), or NULL */
+	enum ctfs_unbound unbound;	/* master keys without a signer list */
+	struct ctfs_trust *trust;	/* chains, revocation, rollback, digests, or NULL */
 };
 
 #define CTFS_VIEW_HEADER_CACHE_DEFAULT (64u << 20)
