@@ -45,6 +45,10 @@ struct options {
 	char *revoked;
 	char *rollback_db;
 	int require_digests;
+	char *policy;
+	char *policy_data;
+	char *audit;
+	char *audit_fail;
 	int help;
 	int version;
 };
@@ -67,6 +71,10 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("revoked=%s", revoked),
 	OPT("rollback_db=%s", rollback_db),
 	OPT("require_digests", require_digests),
+	OPT("policy=%s", policy),
+	OPT("policy_data=%s", policy_data),
+	OPT("audit=%s", audit),
+	OPT("audit_fail=%s", audit_fail),
 	OPT("-h", help),
 	OPT("--help", help),
 	OPT("-V", version),
@@ -110,6 +118,11 @@ static void usage(const char *prog)
 	       "                           highest served here (store shared by mounts)\n"
 	       "    -o require_digests     refuse files with plaintext tensors but no signed\n"
 	       "                           per-chunk digests (ctfs.plain_sha256)\n"
+	       "    -o policy=FILE         the operator's Rego policy: data.model.allow must be\n"
+	       "                           true as well as the file's own local policy\n"
+	       "    -o policy_data=FILE    JSON given to policies as data\n"
+	       "    -o audit=FILE          append a JSON line per access decision (mode 0600)\n"
+	       "    -o audit_fail=deny|allow  when the audit file cannot be written (deny)\n"
 	       "    -o allow_other,uid=N,gid=N,umask=M   as for other FUSE file systems\n"
 	       "    -f                     stay in the foreground, log to stderr\n\n",
 	       prog, DEFAULT_CACHE, DEFAULT_READAHEAD, CTFS_VIEW_HEADER_CACHE_DEFAULT >> 20);
@@ -255,6 +268,14 @@ static int setup(struct ctfs_mount *mt, const struct options *o)
 		return -EINVAL;
 	}
 	vo.trust = mt->trust_on ? &mt->trust : NULL;
+	vo.site_policy = o->policy;
+	vo.policy_data = o->policy_data;
+	vo.audit = o->audit;
+	if (o->audit_fail && strcmp(o->audit_fail, "deny") && strcmp(o->audit_fail, "allow")) {
+		fprintf(stderr, "ctfs: audit_fail is 'deny' or 'allow'\n");
+		return -EINVAL;
+	}
+	vo.audit_fail_allow = o->audit_fail && !strcmp(o->audit_fail, "allow");
 	vo.cache_size = fit_memlock(vo.cache_size);
 	rc = ctfs_ops_prepare(&(struct ctfs_ops_opts){ o->metrics, o->usage, o->usage_interval,
 						       o->metrics_files }, &vo, o->argc, o->argv);
@@ -453,5 +474,9 @@ int main(int argc, char *argv[])
 	free(o.crl);
 	free(o.revoked);
 	free(o.rollback_db);
+	free(o.policy);
+	free(o.policy_data);
+	free(o.audit);
+	free(o.audit_fail);
 	return rc;
 }

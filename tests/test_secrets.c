@@ -33,8 +33,8 @@ static void *unlock_twice(void *arg)
 	struct job *j = arg;
 	char err[256];
 
-	j->rc[0] = ctfs_model_unlock(j->m, &j->kp, err, sizeof(err));
-	j->rc[1] = ctfs_model_unlock(j->m, &j->kp, err, sizeof(err)); /* the re-check */
+	j->rc[0] = ctfs_model_unlock(j->m, &j->kp, NULL, err, sizeof(err));
+	j->rc[1] = ctfs_model_unlock(j->m, &j->kp, NULL, err, sizeof(err)); /* the re-check */
 	return NULL;
 }
 

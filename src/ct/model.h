@@ -20,6 +20,17 @@
 
 struct ctfs_cache;
 struct ctfs_chain_info;
+struct ctfs_model;
+
+/* The access decision of an open (CONTROL-PLANE.md step 6), made after the
+ * signature and trust checks, before any key is touched, at every unlock.
+ * check returns 0 to allow, or -EACCES with err saying why. Without a gate
+ * the file's local policy decides as upstream does (no input), and only at
+ * the first unlock. */
+struct ctfs_gate {
+	int (*check)(void *arg, const struct ctfs_model *m, char *err, size_t errlen);
+	void *arg;
+};
 struct ctfs_digests;
 struct ctfs_stream_state;
 
@@ -68,7 +79,7 @@ static inline bool ctfs_model_is_encrypted(const struct ctfs_model *m)
  * (policy), -ENOKEY (key missing), -EKEYREJECTED (wrong key, or a master key
  * that does not allow the file's signer), -EFBIG (chunks too large). */
 int ctfs_model_unlock(struct ctfs_model *m, const struct ctfs_keyprov *kp,
-		      char *err, size_t errlen);
+		      const struct ctfs_gate *gate, char *err, size_t errlen);
 
 /* The two key steps of ctfs_model_unlock on their own, for tools that check
  * a file rather than serve it (no policy, no locking: the caller owns m).

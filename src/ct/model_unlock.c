@@ -194,8 +194,20 @@ static int check_chunk_sizes(const struct ctfs_model *m, char *err, size_t errle
 	return 0;
 }
 
+/* Step 6: the caller's access decision, or upstream's (the local policy,
+ * no input) when there is no gate. */
+static int check_access(struct ctfs_model *m, const struct ctfs_gate *gate, char *err,
+			size_t errlen)
+{
+	uint64_t t0 = ctfs_metrics_now_ns();
+
+	if (gate)
+		return ctfs_metrics_policy(gate->check(gate->arg, m, err, errlen), t0);
+	return ctfs_metrics_policy(ctfs_policy_check(m->ci->policy_local, err, errlen), t0);
+}
+
 static int unlock_locked(struct ctfs_model *m, const struct ctfs_keyprov *kp,
-			 char *err, size_t errlen)
+			 const struct ctfs_gate *gate, char *err, size_t errlen)
 {
 	int rc;
 
@@ -212,11 +224,8 @@ static int unlock_locked(struct ctfs_model *m, const struct ctfs_keyprov *kp,
 		rc = check_binding_early(m, kp, err, errlen);
 	if (!rc)
 		rc = ctfs_model_check_rollback(m, kp, err, errlen);
-	if (!rc) {
-		uint64_t t0 = ctfs_metrics_now_ns();
-
-		rc = ctfs_metrics_policy(ctfs_policy_check(m->ci->policy_local, err, errlen), t0);
-	}
+	if (!rc)
+		rc = check_access(m, gate, err, errlen);
 	if (!rc)
 		rc = ctfs_model_unwrap_keys(m, kp, err, errlen);
 	if (rc) {
@@ -229,7 +238,7 @@ static int unlock_locked(struct ctfs_model *m, const struct ctfs_keyprov *kp,
 }
 
 int ctfs_model_unlock(struct ctfs_model *m, const struct ctfs_keyprov *kp,
-		      char *err, size_t errlen)
+		      const struct ctfs_gate *gate, char *err, size_t errlen)
 {
 	int rc = 0;
 
@@ -237,12 +246,15 @@ int ctfs_model_unlock(struct ctfs_model *m, const struct ctfs_keyprov *kp,
 		return 0;
 	pthread_mutex_lock(&m->lock);
 	if (!m->unlocked) {
-		rc = unlock_locked(m, kp, err, errlen);
+		rc = unlock_locked(m, kp, gate, err, errlen);
 	} else {
-		/* Revocation and rollback hold for every new open, as keys do. */
+		/* Revocation, rollback and the gate's decision hold for every
+		 * new open, as keys do. */
 		rc = ctfs_model_check_revoked(m, kp, err, errlen);
 		if (!rc)
 			rc = ctfs_model_check_rollback(m, kp, err, errlen);
+		if (!rc && gate)
+			rc = check_access(m, gate, err, errlen);
 		if (!rc)
 			rc = recheck_master(m, kp, err, errlen);
 	}

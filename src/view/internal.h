@@ -5,6 +5,8 @@
 #include <limits.h>
 
 #include "keys/keyprov.h"
+#include "policy/audit.h"
+#include "policy/facts.h"
 #include "tgsp/tgsp.h"
 #include "view/registry.h"
 #include "view/view.h"
@@ -19,6 +21,14 @@ struct ctfs_view {
 	struct ctfs_tgsp_trust trust;
 	char *fleet;
 	struct ctfs_usage *usage;	/* -o usage=: owned by the front end, or NULL */
+	/* access decisions (access.c) */
+	struct ctfs_rego *site;		/* -o policy=, or NULL */
+	char site_hash[65];
+	char *data;			/* -o policy_data= text, or NULL */
+	size_t data_len;
+	struct ctfs_audit *audit;
+	bool audit_fail_allow;
+	struct ctfs_host_facts host;
 };
 
 /* An open file: each kind brings its own read and release. */
@@ -60,7 +70,7 @@ void ctfs_view_shown_name(int dirfd, const char *name, char *out, size_t cap);
 
 /* files.c: regular files of SOURCE, CryptoTensors or plain. */
 int ctfs_vfile_size(struct ctfs_view *v, const struct ctfs_target *t, uint64_t *size);
-int ctfs_vfile_open(struct ctfs_view *v, const struct ctfs_target *t,
+int ctfs_vfile_open(struct ctfs_view *v, const struct ctfs_target *t, const char *path,
 		    const struct ctfs_caller *who, struct ctfs_handle **h, bool *keep_cache);
 
 /* packages.c: TGSP packages and their members. */
@@ -70,6 +80,15 @@ int ctfs_vpkg_readdir(struct ctfs_view *v, const struct ctfs_target *t, ctfs_vie
 int ctfs_vpkg_readlink(struct ctfs_view *v, const struct ctfs_target *t, char *buf, size_t size);
 int ctfs_vpkg_open(struct ctfs_view *v, const struct ctfs_target *t,
 		   const struct ctfs_caller *who, struct ctfs_handle **h, bool *keep_cache);
+
+/* access.c: who may open what (CONTROL-PLANE.md step 6) and its audit. */
+int ctfs_view_access_init(struct ctfs_view *v, const struct ctfs_view_opts *o, char *err,
+			  size_t errlen);
+void ctfs_view_access_free(struct ctfs_view *v);
+/* Run the checks of an open of the encrypted file e (shown at path) for
+ * who, up to the keys, and record the decision. 0 or the refusal's errno. */
+int ctfs_view_admit(struct ctfs_view *v, struct ctfs_entry *e, const char *path,
+		    const struct ctfs_caller *who);
 
 /* What an entry of either kind frees when the registry drops it. */
 void ctfs_vfile_drop(struct ctfs_view *v, struct ctfs_entry *e);

@@ -50,6 +50,9 @@ int ctfs_view_new(const struct ctfs_view_opts *o, struct ctfs_view **out, char *
 		ctfs_seterr(err, errlen, "out of memory");
 		goto fail;
 	}
+	rc = ctfs_view_access_init(v, o, err, errlen);
+	if (rc)
+		goto fail;
 	if (o->tgsp_trust) {
 		char why[512] = "";
 
@@ -71,6 +74,7 @@ void ctfs_view_free(struct ctfs_view *v)
 	if (!v)
 		return;
 	ctfs_registry_free(v->reg);	/* before the cache its entries drop from */
+	ctfs_view_access_free(v);
 	ctfs_cache_free(v->cache);
 	ctfs_tgsp_trust_free(&v->trust);
 	free(v->fleet);
@@ -179,7 +183,7 @@ int ctfs_view_open(struct ctfs_view *v, const char *path, const struct ctfs_call
 	else if (S_ISDIR(t.st.st_mode))
 		return -EISDIR;
 	else
-		rc = ctfs_vfile_open(v, &t, who, h, keep_cache);
+		rc = ctfs_vfile_open(v, &t, path, who, h, keep_cache);
 	ctfs_view_account_open(v, path, t.kind != CTFS_TARGET_SOURCE, who, rc, rc ? NULL : *h);
 	return rc;
 }

@@ -38,6 +38,10 @@ struct ctfs_view_opts {
 	const char *fleet;		/* fleet id for TGSP target_fleet, or NULL */
 	struct ctfs_usage *usage;	/* usage accounting (metrics/usage.h), or NULL */
 	enum ctfs_unbound unbound;	/* master keys without a signer list */
+	const char *site_policy;	/* the operator's Rego policy file, or NULL */
+	const char *policy_data;	/* JSON file given to policies as data, or NULL */
+	const char *audit;		/* audit file (JSON lines), or NULL */
+	bool audit_fail_allow;		/* when the audit file cannot be written */
 	struct ctfs_trust *trust;	/* chains, revocation, rollback, digests, or NULL */
 };
 
