@@ -280,6 +280,20 @@ def test_status_socket_is_private_and_removed(source, keys, tool, mount):
     assert not os.path.exists(sock), "the socket is removed at unmount"
 
 
+def test_policy_refusal_counted(tmp_path, source, keys, mount):
+    site = tmp_path / "site.rego"
+    site.write_text("package model\nimport rego.v1\ndefault allow := false\n")
+    m = mount_with_metrics(mount, source, keys, "policy=%s" % site)
+    with pytest.raises(OSError) as e:
+        open(m.file(VIEW), "rb")
+    assert e.value.errno == errno.EACCES
+    fams = scrape(m)
+    assert value(fams, "ctfs_policy_decisions_total", decision="deny") == 1
+    assert value(fams, "ctfs_opens_denied_total", kind="model", reason="policy") == 1
+    assert value(fams, "ctfs_policy_evaluation_duration_seconds_count") == 1
+    assert value(fams, "ctfs_file_opens_denied_total", file=VIEW) == 1
+
+
 def test_refused_tgsp_package_is_counted(source, keys, mount):
     (source / "pkg.tgsp").write_bytes(b"TGSP" + os.urandom(4000))
     m = mount_with_metrics(mount, source, keys)
