@@ -385,18 +385,28 @@ def test_real_prometheus_scrapes_the_mount(tmp_path, source, keys, mount):
                              (tmp_path / "tsdb"), "--web.listen-address=127.0.0.1:%d" % port],
                             stdout=log, stderr=log)
     try:
-        end, got, up = time.monotonic() + 60, [], []
-        while time.monotonic() < end:
+        end, got, up, last = time.monotonic() + 90, [], [], None
+        while time.monotonic() < end and prom.poll() is None:
             try:
                 up = prom_query(port, 'up{job="ctfs"}')
                 got = prom_query(port, 'ctfs_file_read_bytes_total{file="%s"}' % VIEW)
-            except (OSError, ValueError):
-                pass
+            except (OSError, ValueError) as e:
+                last = e
             if got:
                 break
             time.sleep(0.5)
-        assert up and up[0]["value"][1] == "1", "target up: %s" % open(tmp_path / "prometheus.log").read()[-2000:]
-        assert got and float(got[0]["value"][1]) == len(data)
+        if not got:
+            targets = ""
+            try:
+                targets = get("http://127.0.0.1:%d/api/v1/targets" % port)[2]
+            except OSError as e:
+                targets = repr(e)
+            log.flush()
+            pytest.fail("no sample from Prometheus: exit %s, last error %r, up %r, targets %s, "
+                        "log %s" % (prom.poll(), last, up, targets,
+                                    open(tmp_path / "prometheus.log").read()[-3000:]))
+        assert up and up[0]["value"][1] == "1"
+        assert float(got[0]["value"][1]) == len(data)
         q = prom_query(port, "histogram_quantile(0.5, ctfs_decrypt_duration_seconds_bucket)")
         assert q and not math.isnan(float(q[0]["value"][1]))
         opens = prom_query(port, 'ctfs_opens_total{kind="model"}')
