@@ -1,13 +1,15 @@
 #!/bin/sh
-# Everything ctfs needs on a fresh Debian 12 machine to build, test and demo.
+# Everything ctfs needs on a fresh Debian 12 machine to build, test and demo
+# (meson, ninja and dpkg-dev build libfuse 3.17: contrib/build-libfuse.sh).
 set -e
 export DEBIAN_FRONTEND=noninteractive
 apt-get update
 apt-get install -y --no-install-recommends \
 	build-essential autoconf automake pkgconf \
 	libfuse3-dev fuse3 libsodium-dev libssl-dev libcjson-dev libkeyutils-dev keyutils zlib1g-dev libpcre2-dev \
-	clang libclang-rt-dev python3 python3-pytest python3-numpy python3-cryptography python3-torch \
-	gocryptfs gnuplot-nox
+	clang libclang-rt-dev python3 python3-pytest python3-numpy python3-cryptography python3-torch python3-venv \
+	gocryptfs gnuplot-nox \
+	meson ninja-build dpkg-dev
 # prometheus scrapes a mount in the metrics tests; systemd brings
 # systemd-analyze, which checks the units of contrib/systemd (most machines
 # have it: then the installed systemd is left as it is, not upgraded)

@@ -19,6 +19,7 @@
 
 #include "config.h"
 #include "ctfs_fuse.h"
+#include "kernel_io.h"
 
 #include <fuse_lowlevel.h>
 #include "keys/keyring.h"
@@ -124,7 +125,8 @@ static void usage(const char *prog)
 	       "    -o audit=FILE          append a JSON line per access decision (mode 0600)\n"
 	       "    -o audit_fail=deny|allow  when the audit file cannot be written (deny)\n"
 	       "    -o allow_other,uid=N,gid=N,umask=M   as for other FUSE file systems\n"
-	       "    -f                     stay in the foreground, log to stderr\n\n",
+	       "    -f                     stay in the foreground, log to stderr\n"
+	       "    -h, --help / -V, --version   this text / the version\n\n",
 	       prog, DEFAULT_CACHE, DEFAULT_READAHEAD, CTFS_VIEW_HEADER_CACHE_DEFAULT >> 20);
 }
 
@@ -300,6 +302,7 @@ static int add_fsname(struct fuse_args *args, const char *source)
 /* The view first: it refers to the trust state. */
 static void teardown(struct ctfs_mount *mt)
 {
+	ctfs_kio_free(mt);
 	ctfs_view_free(mt->view);
 	if (mt->trust_on)
 		ctfs_trust_destroy(&mt->trust);
@@ -392,6 +395,7 @@ static int run(struct fuse_args *args, struct ctfs_mount *mt)
 	}
 	ctfs_log_init("ctfs", !co.foreground, co.debug);
 	f = fuse_new(args, &ctfs_fuse_ops, sizeof(ctfs_fuse_ops), mt);
+	ctfs_kio_before_mount();
 	if (!f || fuse_mount(f, co.mountpoint))
 		goto out;
 	mt->mountpoint = co.mountpoint;
@@ -426,6 +430,31 @@ out:
 	return rc;
 }
 
+static void free_options(struct fuse_args *args, struct options *o)
+{
+	fuse_opt_free_args(args);
+	free(o->source);
+	free(o->keyring);
+	free(o->cache_size);
+	free(o->readahead);
+	free(o->header_cache);
+	free(o->tgsp_trust);
+	free(o->fleet);
+	free(o->metrics);
+	free(o->usage);
+	free(o->usage_interval);
+	free(o->metrics_files);
+	free(o->unbound_keys);
+	free(o->trust);
+	free(o->crl);
+	free(o->revoked);
+	free(o->rollback_db);
+	free(o->policy);
+	free(o->policy_data);
+	free(o->audit);
+	free(o->audit_fail);
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -439,7 +468,9 @@ int main(int argc, char *argv[])
 	if (o.help || o.version) {
 		if (o.help)
 			usage(argv[0]);
-		printf("ctfs %s, FUSE library %s\n", PACKAGE_VERSION, fuse_pkgversion());
+		printf("ctfs %s, FUSE library %s\nkernel I/O features: %s\n", PACKAGE_VERSION,
+		       fuse_pkgversion(), ctfs_kio_features());
+		free_options(&args, &o); /* a sanitizer build checks for leaks here too */
 		return 0;
 	}
 	if (!o.source) {
@@ -457,26 +488,6 @@ int main(int argc, char *argv[])
 	rc = run(&args, &mt);
 	teardown(&mt);
 	ctfs_ops_free();
-	fuse_opt_free_args(&args);
-	free(o.source);
-	free(o.keyring);
-	free(o.cache_size);
-	free(o.readahead);
-	free(o.header_cache);
-	free(o.tgsp_trust);
-	free(o.fleet);
-	free(o.metrics);
-	free(o.usage);
-	free(o.usage_interval);
-	free(o.metrics_files);
-	free(o.unbound_keys);
-	free(o.trust);
-	free(o.crl);
-	free(o.revoked);
-	free(o.rollback_db);
-	free(o.policy);
-	free(o.policy_data);
-	free(o.audit);
-	free(o.audit_fail);
+	free_options(&args, &o);
 	return rc;
 }

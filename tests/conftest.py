@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import sys
 import time
 
@@ -82,6 +83,16 @@ def keyring():
     yield serial
     subprocess.run(["keyctl", "clear", serial], capture_output=True)
     subprocess.run(["keyctl", "unlink", serial, "@s"], capture_output=True)
+
+
+@pytest.fixture
+def public_dir():
+    """A directory other users can reach (pytest's tmp_path is 0700)."""
+    d = tempfile.mkdtemp(prefix="ctfs-test-", dir="/tmp")
+    os.chmod(d, 0o755)
+    yield d
+    unmount(os.path.join(d, "mnt"))
+    shutil.rmtree(d, ignore_errors=True)
 
 
 class Mount:

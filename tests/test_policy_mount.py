@@ -9,7 +9,6 @@ import os
 import shutil
 import stat
 import subprocess
-import tempfile
 import time
 
 import pytest
@@ -25,13 +24,11 @@ NOBODY = 65534
 
 
 @pytest.fixture
-def setup(tmp_path, vectors, tool, keyring):
+def setup(tmp_path, public_dir, vectors, tool, keyring):
     """A public SOURCE with two vector files and their keys in the keyring;
     yields policy(text) to set NAME's local policy, and mount(*opts)."""
     need(os.geteuid() == 0, "the policy mount tests run as root")
-    top = tempfile.mkdtemp(prefix="ctfs-test-", dir="/tmp")
-    os.chmod(top, 0o755)
-    src, mnt = os.path.join(top, "src"), os.path.join(top, "mnt")
+    src, mnt = os.path.join(public_dir, "src"), os.path.join(public_dir, "mnt")
     os.mkdir(src)
     os.mkdir(mnt)
     for n in (NAME, OTHER):
@@ -57,7 +54,6 @@ def setup(tmp_path, vectors, tool, keyring):
     yield policy, mount, tmp_path
     for p in procs:
         unmount(mnt, p)
-    shutil.rmtree(top, ignore_errors=True)
 
 
 def read_as(path, argv0="python", user=None):

@@ -298,7 +298,8 @@ static void test_v1_reader(enum ctfs_alg alg, uint64_t len)
 	 * the others still read. */
 	rc = flip_file_byte(c.fd, PREFIX + len - 1);
 	tap_ok(!rc && ctfs_stream_read(s, &c.msg, len - 1, buf, 1) == -EIO &&
-	       !ctfs_stream_read(s, &c.msg, 0, buf, 1) && buf[0] == c.pt[0],
+	       (len <= CTFS_STREAM_BLOCK ||	/* one block: no other to read */
+		(!ctfs_stream_read(s, &c.msg, 0, buf, 1) && buf[0] == c.pt[0])),
 	       "%s v1 %llu bytes: a block changed after verification is refused, others read",
 	       name, (unsigned long long)len);
 	tap_ok(!flip_file_byte(c.fd, PREFIX + len - 1) && ftruncate(c.fd, PREFIX + len - 1) == 0 &&

@@ -1,4 +1,4 @@
-/* SHA-256 of a buffer in one call, and streamed. */
+/* SHA-256 of a buffer in one call (also for secret input), and streamed. */
 #include "crypto/sha256.h"
 
 #include <errno.h>

@@ -8,6 +8,8 @@
 #include "codec/base64.h"
 #include "crypto/curve25519.h"
 #include "ct/crypto_entries.h"
+#include "ct/model_trust.h"
+#include "trust/digests.h"
 #include "safetensors/header_json.h"
 
 #define SIG_LEN 64
@@ -198,6 +200,54 @@ int ctfs_ct_meta_set_keyref(cJSON *ref, const struct ctfs_jwk *k)
 		rc = set_string(ref, "jku", k->jku);
 	else if (!rc)
 		cJSON_DeleteItemFromObjectCaseSensitive(ref, "jku");
+	return rc;
+}
+
+int ctfs_ct_meta_set_x5c(cJSON *ref, char *const *x5c, size_t n)
+{
+	cJSON *arr;
+
+	if (!cJSON_IsObject(ref))
+		return -EINVAL;
+	cJSON_DeleteItemFromObjectCaseSensitive(ref, "x5c");
+	if (!n)
+		return 0;
+	arr = cJSON_AddArrayToObject(ref, "x5c");
+	for (size_t i = 0; arr && i < n; i++) {
+		cJSON *s = cJSON_CreateString(x5c[i]);
+
+		if (!s || !cJSON_AddItemToArray(arr, s)) {
+			cJSON_Delete(s);
+			return -ENOMEM;
+		}
+	}
+	return arr ? 0 : -ENOMEM;
+}
+
+/* ---- trust metadata ------------------------------------------------------------- */
+
+int ctfs_ct_meta_trust(struct ctfs_st_header *h, const char *model_id,
+		       const char *model_version, int digests_fd, const bool *plain,
+		       int version, uint64_t chunk_size)
+{
+	struct ctfs_buf text = { 0 };
+	bool any = false;
+	int rc = 0;
+
+	if (model_id)
+		rc = ctfs_st_meta_set(h, CTFS_META_MODEL_ID, model_id);
+	if (!rc && model_version)
+		rc = ctfs_st_meta_set(h, CTFS_META_VERSION, model_version);
+	for (size_t i = 0; digests_fd >= 0 && i < h->n_tensors; i++)
+		any |= plain[i];
+	if (rc || !any)
+		return rc;
+	rc = ctfs_digests_compute(digests_fd, h, plain,
+				  version == 2 && chunk_size <= CTFS_DIGESTS_MAX_CHUNK ?
+				  chunk_size : CTFS_DEFAULT_CHUNK_SIZE, &text);
+	if (!rc)
+		rc = ctfs_st_meta_set(h, CTFS_META_DIGESTS, (const char *)text.data);
+	ctfs_buf_free(&text);
 	return rc;
 }
 

@@ -60,6 +60,20 @@ int ctfs_ct_meta_policy(struct ctfs_buf *b, const char *local, const char *remot
 int ctfs_ct_meta_set_wrapped(cJSON *entry, const struct ctfs_ct_wrapped *w);
 int ctfs_ct_meta_set_keyref(cJSON *ref, const struct ctfs_jwk *k);
 
+/* Replace the "x5c" of a parsed key reference with x5c[0..n) (n 0: remove
+ * it): a new signer's chain replaces the old one's, which would not match. */
+int ctfs_ct_meta_set_x5c(cJSON *ref, char *const *x5c, size_t n);
+
+/* The signed trust metadata (ct/model_trust.h, trust/digests.h): model_id
+ * and model_version become ctfs.model_id / ctfs.version when not NULL;
+ * when digests_fd >= 0 and some plain[i] is true, ctfs.plain_sha256 holds
+ * the SHA-256 of each chunk of those plaintext tensors, read from
+ * digests_fd (laid out as h says), cut on the v2 chunk grid when it fits a
+ * digest chunk (chunk_size of a version 2 file), else on the default. */
+int ctfs_ct_meta_trust(struct ctfs_st_header *h, const char *model_id,
+		       const char *model_version, int digests_fd, const bool *plain,
+		       int version, uint64_t chunk_size);
+
 /* v as compact JSON text (strings, integers, booleans, null, containers). */
 int ctfs_ct_meta_print(struct ctfs_buf *b, const cJSON *v);
 

@@ -29,7 +29,7 @@ static bool looks_like_safetensors(int fd, uint64_t size)
 	if (size < 10 || ctfs_pread_full(fd, b, sizeof(b), 0))
 		return false;
 	n = ctfs_load_le64(b);
-	return n >= 2 && n <= 100000000 && n <= size - 8 && b[8] == '{';
+	return n >= 2 && n <= CTFS_ST_MAX_HEADER && n <= size - 8 && b[8] == '{';
 }
 
 static int build_view(struct ctfs_model *m, char *err, size_t errlen)
@@ -66,7 +66,7 @@ static bool mentions_encryption(int fd, uint64_t size)
 	if (ctfs_pread_full(fd, b, sizeof(b), 0))
 		return false;
 	n = ctfs_load_le64(b);
-	if (n > 100000000 || n > size - 8)
+	if (n > CTFS_ST_MAX_HEADER || n > size - 8)
 		return false;
 	text = malloc(n + 1);
 	if (!text)

@@ -236,7 +236,7 @@ ssize_t ctfs_model_read(struct ctfs_model *m, struct ctfs_cache *cache,
 	if (off >= m->view_size)
 		return 0;
 	n = m->view_size - off < len ? (size_t)(m->view_size - off) : len;
-	rc = ctfs_range_map(m, off, n, read_seg, &ctx);
+	rc = ctfs_range_map_view(m->h, m->ci, m->view_hdr.len, off, n, read_seg, &ctx);
 	if (!rc)
 		rc = still_same_file(m);
 	if (rc) {

@@ -109,9 +109,3 @@ int ctfs_range_map_view(const struct ctfs_st_header *h, const struct ctfs_ct_inf
 	}
 	return len ? map_data(h, ci, off - hlen, len, buf_off, fn, arg) : 0;
 }
-
-int ctfs_range_map(const struct ctfs_model *m, uint64_t off, size_t len,
-		  int (*fn)(void *arg, const struct ctfs_seg *seg), void *arg)
-{
-	return ctfs_range_map_view(m->h, m->ci, m->view_hdr.len, off, len, fn, arg);
-}

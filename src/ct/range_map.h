@@ -7,7 +7,6 @@
 #include <stdint.h>
 
 #include "ct/crypto_entries.h"
-#include "ct/model.h"
 #include "safetensors/safetensors.h"
 
 enum ctfs_seg_kind {
@@ -33,9 +32,5 @@ struct ctfs_seg {
 int ctfs_range_map_view(const struct ctfs_st_header *h, const struct ctfs_ct_info *ci,
 			uint64_t hlen, uint64_t off, size_t len,
 			int (*fn)(void *arg, const struct ctfs_seg *seg), void *arg);
-
-/* The same for a loaded model (its view header and crypto info). */
-int ctfs_range_map(const struct ctfs_model *m, uint64_t off, size_t len,
-		  int (*fn)(void *arg, const struct ctfs_seg *seg), void *arg);
 
 #endif

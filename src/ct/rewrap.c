@@ -23,8 +23,6 @@
 #include "ct/meta.h"
 #include "safetensors/header_json.h"
 #include "ct/model.h"
-#include "ct/model_trust.h"
-#include "trust/digests.h"
 #include "crypto/curve25519.h"
 #include "util.h"
 
@@ -90,8 +88,6 @@ static int rewrap_entries(struct rewrap *r, cJSON *enc)
 	return rc;
 }
 
-static int set_x5c(cJSON *ref, char *const *x5c, size_t n);
-
 static int rename_keys(struct rewrap *r, cJSON *ck)
 {
 	int rc = 0;
@@ -103,57 +99,25 @@ static int rename_keys(struct rewrap *r, cJSON *ck)
 		rc = ctfs_ct_meta_set_keyref(cJSON_GetObjectItemCaseSensitive(ck, "sign"),
 					     r->o->signer);
 	if (!rc && r->o->signer)
-		rc = set_x5c(cJSON_GetObjectItemCaseSensitive(ck, "sign"), r->o->x5c, r->o->n_x5c);
+		rc = ctfs_ct_meta_set_x5c(cJSON_GetObjectItemCaseSensitive(ck, "sign"), r->o->x5c,
+					   r->o->n_x5c);
 	return rc;
-}
-
-/* A new signer's chain replaces the old one's (which would not match). */
-static int set_x5c(cJSON *ref, char *const *x5c, size_t n)
-{
-	cJSON *arr;
-
-	cJSON_DeleteItemFromObjectCaseSensitive(ref, "x5c");
-	if (!n)
-		return 0;
-	arr = cJSON_AddArrayToObject(ref, "x5c");
-	for (size_t i = 0; arr && i < n; i++) {
-		cJSON *s = cJSON_CreateString(x5c[i]);
-
-		if (!s || !cJSON_AddItemToArray(arr, s)) {
-			cJSON_Delete(s);
-			return -ENOMEM;
-		}
-	}
-	return arr ? 0 : -ENOMEM;
 }
 
 /* ctfs.model_id / ctfs.version, and the plaintext digests from the source. */
 static int trust_meta(struct rewrap *r)
 {
 	struct ctfs_st_header *h = r->m->h;
-	struct ctfs_buf text = { 0 };
-	bool *plain, any = false;
-	int rc = 0;
+	bool *plain = calloc(h->n_tensors ? h->n_tensors : 1, sizeof(*plain));
+	int rc;
 
-	if (r->o->model_id)
-		rc = ctfs_st_meta_set(h, CTFS_META_MODEL_ID, r->o->model_id);
-	if (!rc && r->o->model_version)
-		rc = ctfs_st_meta_set(h, CTFS_META_VERSION, r->o->model_version);
-	if (rc || !r->o->digests)
-		return rc;
-	plain = calloc(h->n_tensors ? h->n_tensors : 1, sizeof(*plain));
 	if (!plain)
 		return -ENOMEM;
 	for (size_t i = 0; i < h->n_tensors; i++)
-		any |= plain[i] = !r->m->ci->tensors[i].encrypted;
-	if (any)
-		rc = ctfs_digests_compute(r->m->fd, h, plain,
-					  r->m->ci->version == 2 &&
-					  r->m->ci->chunk_size <= CTFS_DIGESTS_MAX_CHUNK ?
-					  r->m->ci->chunk_size : CTFS_DEFAULT_CHUNK_SIZE, &text);
-	if (!rc && any)
-		rc = ctfs_st_meta_set(h, CTFS_META_DIGESTS, (const char *)text.data);
-	ctfs_buf_free(&text);
+		plain[i] = !r->m->ci->tensors[i].encrypted;
+	rc = ctfs_ct_meta_trust(h, r->o->model_id, r->o->model_version,
+				r->o->digests ? r->m->fd : -1, plain, r->m->ci->version,
+				r->m->ci->chunk_size);
 	free(plain);
 	return rc;
 }

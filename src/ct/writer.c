@@ -13,8 +13,6 @@
  * is streamed through that fixed buffer, so memory does not grow with
  * tensor or chunk size. Plaintext tensors are copied by the kernel. */
 #include "ct/writer.h"
-#include "ct/model_trust.h"
-#include "trust/digests.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -601,30 +599,17 @@ static void writer_free(struct writer *w)
  * header is sized: they are signed with the rest of it. */
 static int add_trust_meta(struct writer *w)
 {
-	struct ctfs_buf text = { 0 };
-	bool *plain, any = false;
-	int rc = 0;
+	bool *plain = calloc(w->h->n_tensors ? w->h->n_tensors : 1, sizeof(*plain));
+	int rc;
 
-	if (w->o->model_id)
-		rc = ctfs_st_meta_set(w->h, CTFS_META_MODEL_ID, w->o->model_id);
-	if (!rc && w->o->model_version)
-		rc = ctfs_st_meta_set(w->h, CTFS_META_VERSION, w->o->model_version);
-	if (rc || w->o->no_digests)
-		return rc;
-	plain = calloc(w->h->n_tensors ? w->h->n_tensors : 1, sizeof(*plain));
 	if (!plain)
 		return -ENOMEM;
 	for (size_t i = 0; i < w->h->n_tensors; i++)
-		any |= plain[i] = !w->by_index[i];
-	if (any)	/* the v2 grid, when it fits the bound of a digest chunk */
-		rc = ctfs_digests_compute(w->in_fd, w->h, plain,
-					  w->version == 2 && w->chunk <= CTFS_DIGESTS_MAX_CHUNK ?
-					  w->chunk : CTFS_DEFAULT_CHUNK_SIZE, &text);
-	if (!rc && any)
-		rc = ctfs_st_meta_set(w->h, CTFS_META_DIGESTS, (const char *)text.data);
+		plain[i] = !w->by_index[i];
+	rc = ctfs_ct_meta_trust(w->h, w->o->model_id, w->o->model_version,
+				w->o->no_digests ? -1 : w->in_fd, plain, w->version, w->chunk);
 	if (rc && rc != -ENOMEM)
 		rc = fail(w, rc, "cannot compute the plaintext digests: %s", strerror(-rc));
-	ctfs_buf_free(&text);
 	free(plain);
 	return rc;
 }
