@@ -10,6 +10,11 @@ apt-get install -y --no-install-recommends \
 	clang libclang-rt-dev python3 python3-pytest python3-numpy python3-cryptography python3-torch python3-venv \
 	python3-yaml gocryptfs gnuplot-nox \
 	meson ninja-build dpkg-dev
+# prometheus scrapes a mount in the metrics tests; systemd brings
+# systemd-analyze, which checks the units of contrib/systemd (most machines
+# have it: then the installed systemd is left as it is, not upgraded)
+apt-get install -y --no-install-recommends prometheus
+command -v systemd-analyze >/dev/null || apt-get install -y --no-install-recommends systemd
 # node and npm run the cross-implementation tests (@noble/post-quantum); a
 # machine that has them from elsewhere keeps them (Debian's npm conflicts
 # with other nodejs builds)

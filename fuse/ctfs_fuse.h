@@ -27,6 +27,20 @@ struct ctfs_mount {
 
 extern const struct fuse_operations ctfs_fuse_ops;
 
+/* opsd.c: metrics endpoint, status socket, usage accounting. prepare runs
+ * before the view is made (it may set vo->usage), bind once mounted (a busy
+ * port fails the mount before it detaches), start once daemonised,
+ * stop when the loop ends, free after the view is freed (final usage). */
+struct ctfs_ops_opts {
+	const char *metrics, *usage, *usage_interval, *metrics_files;
+};
+int ctfs_ops_prepare(const struct ctfs_ops_opts *o, struct ctfs_view_opts *vo, int argc,
+		     char **argv);
+int ctfs_ops_bind(const char *mountpoint);
+int ctfs_ops_start(void);
+void ctfs_ops_stop(void);
+void ctfs_ops_free(void);
+
 /* Raise the kernel readahead of the mount (root only). Must run after the
  * INIT exchange, which would lower it again: ops call it on first use. */
 void ctfs_tune_readahead(struct ctfs_mount *mt);

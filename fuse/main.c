@@ -37,6 +37,9 @@ struct options {
 	char *header_cache;
 	char *tgsp_trust;
 	char *fleet;
+	char *metrics, *usage, *usage_interval, *metrics_files;
+	int argc;
+	char **argv;
 	char *unbound_keys;
 	char *trust;
 	char *crl;
@@ -59,6 +62,10 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("header_cache=%s", header_cache),
 	OPT("tgsp_trust=%s", tgsp_trust),
 	OPT("fleet=%s", fleet),
+	OPT("metrics=%s", metrics),
+	OPT("usage=%s", usage),
+	OPT("usage_interval=%s", usage_interval),
+	OPT("metrics_files=%s", metrics_files),
 	OPT("unbound_keys=%s", unbound_keys),
 	OPT("trust=%s", trust),
 	OPT("crl=%s", crl),
@@ -93,6 +100,13 @@ static void usage(const char *prog)
 	       "    -o tgsp_trust=FILE|DIR trusted TGSP signer public key(s) (*.pub, *.json);\n"
 	       "                           keyring keys ctfs:tgsp-signer:<key_id> are trusted too\n"
 	       "    -o fleet=ID            fleet identity for TGSP packages' target_fleet\n"
+	       "    -o metrics=HOST:PORT   serve Prometheus metrics at http://HOST:PORT/metrics\n"
+	       "                           (off by default; bind to 127.0.0.1 or a private net)\n"
+	       "    -o metrics_files=N     per-file metric series, the rest folded into\n"
+	       "                           file=\"other\" (default 64, at most 256)\n"
+	       "    -o usage=FILE          append usage records (JSON lines: file, uid, exe,\n"
+	       "                           opens, bytes) periodically and at unmount\n"
+	       "    -o usage_interval=S    seconds between usage records (default 60)\n"
 	       "    -o unbound_keys=refuse|warn  master keys without a ctfs_signers list:\n"
 	       "                           refused (default) or, during a migration, accepted\n"
 	       "                           with a warning for any trusted signer\n"
@@ -265,8 +279,11 @@ static int setup(struct ctfs_mount *mt, const struct options *o)
 	}
 	vo.audit_fail_allow = o->audit_fail && !strcmp(o->audit_fail, "allow");
 	vo.cache_size = fit_memlock(vo.cache_size);
-	rc = ctfs_view_new(&vo, &mt->view, err, sizeof(err));
-	if (rc)
+	rc = ctfs_ops_prepare(&(struct ctfs_ops_opts){ o->metrics, o->usage, o->usage_interval,
+						       o->metrics_files }, &vo, o->argc, o->argv);
+	if (!rc)
+		rc = ctfs_view_new(&vo, &mt->view, err, sizeof(err));
+	if (rc && *err)
 		fprintf(stderr, "ctfs: %s\n", err);
 	return rc;
 }
@@ -382,10 +399,12 @@ static int run(struct fuse_args *args, struct ctfs_mount *mt)
 	if (!f || fuse_mount(f, co.mountpoint))
 		goto out;
 	mt->mountpoint = co.mountpoint;
-	if (fuse_daemonize(co.foreground) || fuse_set_signal_handlers(fuse_get_session(f)) ||
-	    hup_reloads(mt))
+	if (ctfs_ops_bind(co.mountpoint) || fuse_daemonize(co.foreground) ||
+	    fuse_set_signal_handlers(fuse_get_session(f)) || hup_reloads(mt))
 		goto unmount;
 	ctfs_info("mounted %s on %s", ctfs_view_source(mt->view), co.mountpoint);
+	if (ctfs_ops_start())
+		goto signals;
 	lc = fuse_loop_cfg_create();
 	if (!lc)
 		goto signals;
@@ -401,6 +420,7 @@ signals:
 	fuse_remove_signal_handlers(fuse_get_session(f));
 	hup_end();
 unmount:
+	ctfs_ops_stop();
 	hup_end();
 	fuse_unmount(f);
 out:
@@ -420,6 +440,10 @@ static void free_options(struct fuse_args *args, struct options *o)
 	free(o->header_cache);
 	free(o->tgsp_trust);
 	free(o->fleet);
+	free(o->metrics);
+	free(o->usage);
+	free(o->usage_interval);
+	free(o->metrics_files);
 	free(o->unbound_keys);
 	free(o->trust);
 	free(o->crl);
@@ -435,7 +459,7 @@ int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct ctfs_mount mt = { 0 };
-	struct options o = { 0 };
+	struct options o = { .argc = argc, .argv = argv };
 	int rc;
 
 	harden();
@@ -458,10 +482,12 @@ int main(int argc, char *argv[])
 	    ctfs_secmem_init() || setup(&mt, &o) ||
 	    add_fsname(&args, ctfs_view_source(mt.view))) {
 		teardown(&mt);
+		ctfs_ops_free();
 		return 1;
 	}
 	rc = run(&args, &mt);
 	teardown(&mt);
+	ctfs_ops_free();
 	free_options(&args, &o);
 	return rc;
 }

@@ -31,6 +31,7 @@ static const struct tool_cmd *const commands[] = {
 	&tool_cmd_sign,
 	&tool_cmd_rollback,
 	&tool_cmd_tgsp,
+	&tool_cmd_status,
 	&tool_cmd_policy,
 };
 

@@ -36,6 +36,7 @@ extern const struct tool_cmd tool_cmd_rewrap;
 extern const struct tool_cmd tool_cmd_sign;
 extern const struct tool_cmd tool_cmd_rollback;
 extern const struct tool_cmd tool_cmd_tgsp;
+extern const struct tool_cmd tool_cmd_status;
 extern const struct tool_cmd tool_cmd_policy;
 
 /* 0 when the Rego text (NULL: none) compiles; otherwise an error naming

@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 
 #include "log.h"
+#include "metrics/metrics.h"
 
 #define N_BUCKETS 4096
 
@@ -78,6 +79,7 @@ static void release(struct ctfs_cache *c, struct ctfs_cache_entry *e)
 {
 	explicit_bzero(e->data, e->cap);
 	munmap(e->data, e->cap);
+	ctfs_gauge_sub(CTFS_M_CACHE_BYTES, e->cap);
 	c->total -= e->cap;
 	free(e);
 }
@@ -107,6 +109,7 @@ static struct ctfs_cache_entry *evict_one(struct ctfs_cache *c)
 {
 	for (struct ctfs_cache_entry *e = c->lru.prev; e != &c->lru; e = e->prev) {
 		if (!e->pins) {
+			ctfs_count(CTFS_M_CACHE_EVICTIONS, 1);
 			unhash(c, e);
 			return e;
 		}
@@ -156,6 +159,7 @@ static struct ctfs_cache_entry *new_entry(struct ctfs_cache *c, size_t len)
 		return NULL;
 	}
 	e->cap = len;
+	ctfs_count(CTFS_M_CACHE_BYTES, len);
 	c->total += len;
 	return e;
 }
@@ -176,6 +180,7 @@ int ctfs_cache_new(size_t budget, struct ctfs_cache **out)
 		return -ENOMEM;
 	}
 	c->budget = budget;
+	ctfs_count(CTFS_M_CACHE_BUDGET_BYTES, budget);
 	c->lru.next = c->lru.prev = &c->lru;
 	*out = c;
 	return 0;
@@ -274,6 +279,7 @@ int ctfs_cache_lookup(struct ctfs_cache *c, const struct ctfs_cache_key *k, size
 	*fill = false;
 	pthread_mutex_lock(&c->lock);
 	e = find_locked(c, k);
+	ctfs_count(e ? CTFS_M_CACHE_HITS : CTFS_M_CACHE_MISSES, 1);
 	if (e) {
 		pin_locked(c, e);
 		while (e->filling)

@@ -7,6 +7,7 @@
 
 #include "ct/chunk_cache.h"
 #include "log.h"
+#include "metrics/metrics.h"
 #include "ct/model.h"
 #include "ct/v1_reader.h"
 #include "ct/range_map.h"
@@ -29,6 +30,7 @@ static int open_chunk(struct ctfs_model *m, size_t t, uint64_t chunk, uint8_t *i
 	const struct ctfs_ct_tensor *ct = &m->ci->tensors[t];
 	uint8_t nonce[CTFS_AEAD_NONCE];
 	uint64_t file_off = m->h->data_start + m->h->tensors[t].begin + chunk * m->ci->chunk_size;
+	uint64_t t0 = ctfs_metrics_now_ns();
 	int rc;
 
 	rc = ctfs_ct_chunk_nonce(ct->iv, chunk, nonce);
@@ -37,6 +39,8 @@ static int open_chunk(struct ctfs_model *m, size_t t, uint64_t chunk, uint8_t *i
 	if (!rc)
 		rc = ctfs_aead_open(m->ci->alg, ctfs_model_dek(m, t), nonce, NULL, 0, in, len, in,
 				    ct->tags + chunk * CTFS_AEAD_TAG);
+	ctfs_observe_since(CTFS_H_DECRYPT, t0);
+	ctfs_count(rc == -EBADMSG ? CTFS_M_TAG_FAILURES : CTFS_M_CHUNKS_DECRYPTED, rc == 0 || rc == -EBADMSG);
 	if (rc == -EBADMSG)
 		ctfs_err("%s: tensor '%s' chunk %llu fails its tag (tampered or corrupt)",
 			 m->name, m->h->tensors[t].name, (unsigned long long)chunk);
@@ -53,6 +57,7 @@ static int read_chunk(struct read_ctx *rc_, const struct ctfs_seg *s)
 	bool fill;
 	int rc;
 
+	ctfs_count_chunk();
 	/* A read that covers the whole chunk decrypts straight into the reply. */
 	if (s->off == 0 && s->len == clen)
 		return open_chunk(m, s->tensor, s->chunk, rc_->buf + s->buf_off, clen);
@@ -138,6 +143,7 @@ static int ensure_verified(struct ctfs_model *m, size_t t, const struct ctfs_str
 	pthread_mutex_lock(&m->stream_lock);
 	if (!m->streams[t]) {
 		rc = ctfs_stream_verify(msg, m->ci->tensors[t].tags, &m->streams[t]);
+		ctfs_count(CTFS_M_TAG_FAILURES, rc == -EBADMSG);
 		if (rc == -EBADMSG)
 			ctfs_err("%s: tensor '%s' fails its tag (tampered or corrupt)", m->name,
 				 m->h->tensors[t].name);

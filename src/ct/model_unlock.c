@@ -7,6 +7,7 @@
 
 #include "safetensors/header_json.h"
 #include "ct/model.h"
+#include "metrics/metrics.h"
 #include "policy/policy.h"
 #include "crypto/secmem.h"
 #include "crypto/curve25519.h"
@@ -200,9 +201,11 @@ static int check_chunk_sizes(const struct ctfs_model *m, char *err, size_t errle
 static int check_access(struct ctfs_model *m, const struct ctfs_gate *gate, char *err,
 			size_t errlen)
 {
+	uint64_t t0 = ctfs_metrics_now_ns();
+
 	if (gate)
-		return gate->check(gate->arg, m, err, errlen);
-	return ctfs_policy_check(m->ci->policy_local, err, errlen);
+		return ctfs_metrics_policy(gate->check(gate->arg, m, err, errlen), t0);
+	return ctfs_metrics_policy(ctfs_policy_check(m->ci->policy_local, err, errlen), t0);
 }
 
 static int unlock_locked(struct ctfs_model *m, const struct ctfs_keyprov *kp,

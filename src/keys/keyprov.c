@@ -5,14 +5,18 @@
 #include <string.h>
 
 #include "keys/keyring.h"
+#include "metrics/metrics.h"
 #include "crypto/secmem.h"
 #include "util.h"
 
 static int get_keyring(const struct ctfs_keyprov *kp, enum ctfs_kty kty, const char *kid,
 		       struct ctfs_jwk *out, char *err, size_t errlen)
 {
+	uint64_t t0 = ctfs_metrics_now_ns();
 	int rc = ctfs_keyring_get_jwk(kp->ring, kid, out, err, errlen);
 
+	ctfs_observe_since(CTFS_H_KEY_LOOKUP, t0);
+	ctfs_metrics_key_lookup(kid, rc);
 	if (!rc && out->kty != kty) {
 		ctfs_jwk_clear(out);
 		ctfs_seterr(err, errlen, "key ctfs:%s in the keyring has the wrong type",

@@ -157,7 +157,7 @@ static int new_handle(struct ctfs_view *v, struct ctfs_entry *e, struct ctfs_mod
 
 	if (!fh)
 		return -ENOMEM;
-	fh->base.ops = &file_ops;
+	fh->base = (struct ctfs_handle){ .ops = &file_ops, .plain = !e };
 	fh->v = v;
 	fh->e = e;
 	fh->m = m;

@@ -20,6 +20,7 @@ struct ctfs_view {
 	struct ctfs_registry *reg;
 	struct ctfs_tgsp_trust trust;
 	char *fleet;
+	struct ctfs_usage *usage;	/* -o usage=: owned by the front end, or NULL */
 	/* access decisions (access.c) */
 	struct ctfs_rego *site;		/* -o policy=, or NULL */
 	char site_hash[65];
@@ -38,7 +39,16 @@ struct ctfs_handle_ops {
 
 struct ctfs_handle {
 	const struct ctfs_handle_ops *ops;
+	bool plain;				/* a pass-through file (set by its kind) */
+	struct ctfs_mfile *mfile;		/* metrics series (account.c sets it) */
+	struct ctfs_usage_entry *usage;		/* usage accounting (account.c) */
 };
+
+/* account.c: metrics and usage of opens and reads (src/metrics). */
+void ctfs_view_account_open(struct ctfs_view *v, const char *path, bool pkg,
+			    const struct ctfs_caller *who, int rc, struct ctfs_handle *h);
+void ctfs_view_account_read(struct ctfs_handle *h, ssize_t n, uint64_t t0);
+void ctfs_view_account_release(struct ctfs_handle *h);
 
 /* names.c: where a mount path leads in SOURCE. */
 enum ctfs_target_kind {

@@ -24,6 +24,7 @@
 
 #include "log.h"
 #include "sys/beneath.h"
+#include "metrics/metrics.h"
 #include "trust/tgsp_rollback.h"
 #include "view/internal.h"
 
@@ -117,6 +118,7 @@ static int open_pkg(struct ctfs_view *v, struct ctfs_entry *e)
 			rc = ctfs_tgsp_open(fd, e->bpath, &o, &p->t, err, sizeof(err));
 		close(fd);
 	}
+	ctfs_count(rc ? CTFS_M_TGSP_REFUSED : CTFS_M_TGSP_OPENED, rc != -ESTALE);
 	if (rc) {
 		if (rc != -ESTALE)
 			ctfs_err("tgsp %s: refused (%s): %s", e->bpath, errname(rc),
@@ -327,7 +329,7 @@ int ctfs_vpkg_open(struct ctfs_view *v, const struct ctfs_target *t,
 		rc = -ENOMEM;
 		goto fail;
 	}
-	mh->base.ops = &member_ops;
+	mh->base = (struct ctfs_handle){ .ops = &member_ops };
 	mh->v = v;
 	mh->e = e;
 	mh->te = te;

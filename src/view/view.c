@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "ct/chunk_cache.h"
+#include "metrics/metrics.h"
 #include "sys/beneath.h"
 #include "util.h"
 #include "view/internal.h"
@@ -31,6 +32,7 @@ int ctfs_view_new(const struct ctfs_view_opts *o, struct ctfs_view **out, char *
 		return -ENOMEM;
 	v->src_fd = -1;
 	v->ring = o->ring;
+	v->usage = o->usage;
 	ctfs_keyprov_keyring(&v->keys, o->ring);
 	v->keys.unbound = o->unbound;
 	v->keys.trust = o->trust;
@@ -177,19 +179,27 @@ int ctfs_view_open(struct ctfs_view *v, const char *path, const struct ctfs_call
 	if (rc)
 		return rc;
 	if (t.kind != CTFS_TARGET_SOURCE)
-		return ctfs_vpkg_open(v, &t, who, h, keep_cache);
-	if (S_ISDIR(t.st.st_mode))
+		rc = ctfs_vpkg_open(v, &t, who, h, keep_cache);
+	else if (S_ISDIR(t.st.st_mode))
 		return -EISDIR;
-	return ctfs_vfile_open(v, &t, path, who, h, keep_cache);
+	else
+		rc = ctfs_vfile_open(v, &t, path, who, h, keep_cache);
+	ctfs_view_account_open(v, path, t.kind != CTFS_TARGET_SOURCE, who, rc, rc ? NULL : *h);
+	return rc;
 }
 
 ssize_t ctfs_handle_read(struct ctfs_handle *h, void *buf, size_t size, uint64_t off)
 {
-	return h->ops->read(h, buf, size, off);
+	uint64_t t0 = ctfs_metrics_now_ns();
+	ssize_t n = h->ops->read(h, buf, size, off);
+
+	ctfs_view_account_read(h, n, t0);
+	return n;
 }
 
 void ctfs_handle_release(struct ctfs_handle *h)
 {
+	ctfs_view_account_release(h);
 	h->ops->release(h);
 }
 

@@ -27,6 +27,7 @@ struct ctfs_trust;
 
 struct ctfs_view;
 struct ctfs_handle;
+struct ctfs_usage;
 
 struct ctfs_view_opts {
 	const char *source;		/* the SOURCE directory */
@@ -35,6 +36,7 @@ struct ctfs_view_opts {
 	size_t header_cache;		/* parsed headers/packages nobody uses */
 	const char *tgsp_trust;		/* trusted TGSP signers (file or dir), or NULL */
 	const char *fleet;		/* fleet id for TGSP target_fleet, or NULL */
+	struct ctfs_usage *usage;	/* usage accounting (metrics/usage.h), or NULL */
 	enum ctfs_unbound unbound;	/* master keys without a signer list */
 	const char *site_policy;	/* the operator's Rego policy file, or NULL */
 	const char *policy_data;	/* JSON file given to policies as data, or NULL */
