@@ -30,6 +30,7 @@ struct options {
 	char *keyring;
 	char *cache_size;
 	char *readahead;
+	char *header_cache;
 	char *tgsp_trust;
 	char *fleet;
 	int help;
@@ -41,6 +42,7 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("keyring=%s", keyring),
 	OPT("cache_size=%s", cache_size),
 	OPT("readahead=%s", readahead),
+	OPT("header_cache=%s", header_cache),
 	OPT("tgsp_trust=%s", tgsp_trust),
 	OPT("fleet=%s", fleet),
 	OPT("-h", help),
@@ -62,12 +64,14 @@ static void usage(const char *prog)
 	       "    -o cache_size=SIZE     decrypted chunk cache, locked in memory (default %s;\n"
 	       "                           suffixes K, M, G)\n"
 	       "    -o readahead=SIZE      kernel readahead for the mount (default %s)\n"
+	       "    -o header_cache=SIZE   memory for parsed headers and TGSP indexes of files\n"
+	       "                           no open handle uses (default %uM; LRU beyond it)\n"
 	       "    -o tgsp_trust=FILE|DIR trusted TGSP signer public key(s) (*.pub, *.json);\n"
 	       "                           keyring keys ctfs:tgsp-signer:<key_id> are trusted too\n"
 	       "    -o fleet=ID            fleet identity for TGSP packages' target_fleet\n"
 	       "    -o allow_other,uid=N,gid=N,umask=M   as for other FUSE file systems\n"
 	       "    -f                     stay in the foreground, log to stderr\n\n",
-	       prog, DEFAULT_CACHE, DEFAULT_READAHEAD);
+	       prog, DEFAULT_CACHE, DEFAULT_READAHEAD, CTFS_VIEW_HEADER_CACHE_DEFAULT >> 20);
 }
 
 /* The first positional argument is SOURCE; the rest go to FUSE. */
@@ -158,33 +162,29 @@ static size_t fit_memlock(size_t cache)
 
 static int setup(struct ctfs_mount *mt, const struct options *o)
 {
-	key_serial_t ring;
-	size_t cache;
+	struct ctfs_view_opts vo = {
+		.source = o->source, .tgsp_trust = o->tgsp_trust, .fleet = o->fleet,
+		.header_cache = CTFS_VIEW_HEADER_CACHE_DEFAULT,
+	};
+	char err[512] = "";
 	int rc;
 
-	if (parse_size(o->cache_size ? o->cache_size : DEFAULT_CACHE, &cache) ||
-	    parse_size(o->readahead ? o->readahead : DEFAULT_READAHEAD, &mt->readahead)) {
-		fprintf(stderr, "ctfs: bad cache_size or readahead\n");
+	if (parse_size(o->cache_size ? o->cache_size : DEFAULT_CACHE, &vo.cache_size) ||
+	    parse_size(o->readahead ? o->readahead : DEFAULT_READAHEAD, &mt->readahead) ||
+	    (o->header_cache && parse_size(o->header_cache, &vo.header_cache))) {
+		fprintf(stderr, "ctfs: bad cache_size, readahead or header_cache\n");
 		return -EINVAL;
 	}
-	rc = ctfs_keyring_resolve(o->keyring ? o->keyring : "@u", &ring);
+	rc = ctfs_keyring_resolve(o->keyring ? o->keyring : "@u", &vo.ring);
 	if (rc) {
 		fprintf(stderr, "ctfs: cannot find keyring '%s': %s\n",
 			o->keyring ? o->keyring : "@u", strerror(-rc));
 		return rc;
 	}
-	ctfs_keyprov_keyring(&mt->keys, ring);
-	mt->source = realpath(o->source, NULL);
-	mt->src_fd = mt->source ? open(mt->source, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-	if (mt->src_fd < 0) {
-		fprintf(stderr, "ctfs: cannot open source directory '%s': %m\n", o->source);
-		return -errno;
-	}
-	rc = ctfs_cache_new(fit_memlock(cache), &mt->cache);
-	if (!rc)
-		rc = ctfs_files_new(&mt->files);
-	if (!rc)
-		rc = ctfs_tgspv_new(o->tgsp_trust, o->fleet, ring, &mt->tgsp);
+	vo.cache_size = fit_memlock(vo.cache_size);
+	rc = ctfs_view_new(&vo, &mt->view, err, sizeof(err));
+	if (rc)
+		fprintf(stderr, "ctfs: %s\n", err);
 	return rc;
 }
 
@@ -199,15 +199,6 @@ static int add_fsname(struct fuse_args *args, const char *source)
 	return fuse_opt_add_arg(args, opt);
 }
 
-static void teardown(struct ctfs_mount *mt)
-{
-	ctfs_tgspv_free(mt->tgsp);
-	ctfs_files_free(mt, mt->files);
-	ctfs_cache_free(mt->cache);
-	if (mt->src_fd >= 0)
-		close(mt->src_fd);
-	free(mt->source);
-}
 
 static int run(struct fuse_args *args, struct ctfs_mount *mt)
 {
@@ -227,7 +218,7 @@ static int run(struct fuse_args *args, struct ctfs_mount *mt)
 	mt->mountpoint = co.mountpoint;
 	if (fuse_daemonize(co.foreground) || fuse_set_signal_handlers(fuse_get_session(f)))
 		goto unmount;
-	ctfs_info("mounted %s on %s", mt->source, co.mountpoint);
+	ctfs_info("mounted %s on %s", ctfs_view_source(mt->view), co.mountpoint);
 	lc = fuse_loop_cfg_create();
 	if (!lc)
 		goto signals;
@@ -252,7 +243,7 @@ out:
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	struct ctfs_mount mt = { .src_fd = -1 };
+	struct ctfs_mount mt = { 0 };
 	struct options o = { 0 };
 	int rc;
 
@@ -271,17 +262,19 @@ int main(int argc, char *argv[])
 	}
 	/* read-only; the kernel enforces modes so uid=/gid=/umask= mean what they say */
 	if (fuse_opt_add_arg(&args, "-oro,default_permissions,subtype=ctfs") ||
-	    ctfs_secmem_init() || setup(&mt, &o) || add_fsname(&args, mt.source)) {
-		teardown(&mt);
+	    ctfs_secmem_init() || setup(&mt, &o) ||
+	    add_fsname(&args, ctfs_view_source(mt.view))) {
+		ctfs_view_free(mt.view);
 		return 1;
 	}
 	rc = run(&args, &mt);
-	teardown(&mt);
+	ctfs_view_free(mt.view);
 	fuse_opt_free_args(&args);
 	free(o.source);
 	free(o.keyring);
 	free(o.cache_size);
 	free(o.readahead);
+	free(o.header_cache);
 	free(o.tgsp_trust);
 	free(o.fleet);
 	return rc;

@@ -113,35 +113,38 @@ static int load_header(struct ctfs_model *m, const char *path, char *err, size_t
 	return build_view(m, err, errlen);
 }
 
-int ctfs_model_load(int dirfd, const char *path, const char *name,
-		    struct ctfs_model **out, char *err, size_t errlen)
+int ctfs_model_load_fd(int fd, const char *name, struct ctfs_model **out, char *err,
+		       size_t errlen)
 {
 	struct ctfs_model *m = calloc(1, sizeof(*m));
 	int rc;
 
 	*out = NULL;
-	if (!m)
+	if (!m) {
+		close(fd);
 		return -ENOMEM;
+	}
 	atomic_init(&m->refs, 1);
 	m->uid = atomic_fetch_add(&next_uid, 1);
-	m->fd = -1;
+	m->fd = fd;
 	if (pthread_mutex_init(&m->lock, NULL)) {
+		close(fd);
 		free(m);
 		return -ENOMEM;
 	}
 	if (pthread_mutex_init(&m->stream_lock, NULL)) {
 		pthread_mutex_destroy(&m->lock);
+		close(fd);
 		free(m);
 		return -ENOMEM;
 	}
 	m->name = strdup(name);
-	m->fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (!m->name || m->fd < 0 || fstat(m->fd, &m->id)) {
+	if (!m->name || fstat(m->fd, &m->id)) {
 		rc = m->name ? -errno : -ENOMEM;
 		ctfs_seterr(err, errlen, "cannot open: %s", strerror(-rc));
 		goto fail;
 	}
-	rc = load_header(m, path, err, errlen);
+	rc = load_header(m, name, err, errlen);
 	if (rc)
 		goto fail;
 	*out = m;
@@ -149,6 +152,22 @@ int ctfs_model_load(int dirfd, const char *path, const char *name,
 fail:
 	ctfs_model_put(m);
 	return rc;
+}
+
+int ctfs_model_load(int dirfd, const char *path, const char *name,
+		    struct ctfs_model **out, char *err, size_t errlen)
+{
+	/* non-blocking: a FIFO put in place of a model must not hang the caller */
+	int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+
+	*out = NULL;
+	if (fd < 0) {
+		int rc = -errno;
+
+		ctfs_seterr(err, errlen, "cannot open: %s", strerror(-rc));
+		return rc;
+	}
+	return ctfs_model_load_fd(fd, name, out, err, errlen);
 }
 
 struct ctfs_model *ctfs_model_get(struct ctfs_model *m)

@@ -44,6 +44,11 @@ struct ctfs_model {
  * when a CryptoTensors header is malformed. */
 int ctfs_model_load(int dirfd, const char *path, const char *name,
 		    struct ctfs_model **out, char *err, size_t errlen);
+/* The same for a file already open for reading; the model owns fd from
+ * here on (closed on failure too). name is used in log lines and decides,
+ * by its .cryptotensors suffix, that the file must be encrypted. */
+int ctfs_model_load_fd(int fd, const char *name, struct ctfs_model **out, char *err,
+		       size_t errlen);
 
 static inline bool ctfs_model_is_encrypted(const struct ctfs_model *m)
 {

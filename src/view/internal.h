@@ -1,0 +1,68 @@
+/* What the parts of the mount view share (not for use outside src/view/). */
+#ifndef CTFS_VIEW_INTERNAL_H
+#define CTFS_VIEW_INTERNAL_H
+
+#include <limits.h>
+
+#include "keys/keyprov.h"
+#include "tgsp/tgsp.h"
+#include "view/registry.h"
+#include "view/view.h"
+
+struct ctfs_view {
+	int src_fd;
+	char *source;
+	key_serial_t ring;
+	struct ctfs_keyprov keys;
+	struct ctfs_cache *cache;
+	struct ctfs_registry *reg;
+	struct ctfs_tgsp_trust trust;
+	char *fleet;
+};
+
+/* An open file: each kind brings its own read and release. */
+struct ctfs_handle_ops {
+	ssize_t (*read)(struct ctfs_handle *h, uint8_t *buf, size_t size, uint64_t off);
+	void (*release)(struct ctfs_handle *h);
+};
+
+struct ctfs_handle {
+	const struct ctfs_handle_ops *ops;
+};
+
+/* names.c: where a mount path leads in SOURCE. */
+enum ctfs_target_kind {
+	CTFS_TARGET_SOURCE,	/* an entry of SOURCE (file, directory, symlink...) */
+	CTFS_TARGET_PKG_ROOT,	/* X/ of a package X.tgsp */
+	CTFS_TARGET_PKG_MEMBER,	/* a path below X/ */
+};
+
+struct ctfs_target {
+	enum ctfs_target_kind kind;
+	char bpath[PATH_MAX];	/* relative to SOURCE ("." for the root) */
+	const char *inner;	/* PKG_MEMBER: the path inside the package */
+	struct stat st;		/* lstat of bpath */
+};
+
+int ctfs_view_resolve(const struct ctfs_view *v, const char *path, struct ctfs_target *t);
+/* The name a SOURCE directory entry is listed under in the mount. */
+void ctfs_view_shown_name(int dirfd, const char *name, char *out, size_t cap);
+
+/* files.c: regular files of SOURCE, CryptoTensors or plain. */
+int ctfs_vfile_size(struct ctfs_view *v, const struct ctfs_target *t, uint64_t *size);
+int ctfs_vfile_open(struct ctfs_view *v, const struct ctfs_target *t,
+		    const struct ctfs_caller *who, struct ctfs_handle **h, bool *keep_cache);
+
+/* packages.c: TGSP packages and their members. */
+int ctfs_vpkg_getattr(struct ctfs_view *v, const struct ctfs_target *t, struct stat *st);
+int ctfs_vpkg_readdir(struct ctfs_view *v, const struct ctfs_target *t, ctfs_view_fill_fn fill,
+		      void *arg);
+int ctfs_vpkg_readlink(struct ctfs_view *v, const struct ctfs_target *t, char *buf, size_t size);
+int ctfs_vpkg_open(struct ctfs_view *v, const struct ctfs_target *t,
+		   const struct ctfs_caller *who, struct ctfs_handle **h, bool *keep_cache);
+
+/* What an entry of either kind frees when the registry drops it. */
+void ctfs_vfile_drop(struct ctfs_view *v, struct ctfs_entry *e);
+void ctfs_vpkg_drop(struct ctfs_view *v, struct ctfs_entry *e);
+
+#endif
