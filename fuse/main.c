@@ -18,6 +18,7 @@
 #include "ctfs_fuse.h"
 
 #include <fuse_lowlevel.h>
+#include "keys/keyfetch.h"
 #include "keys/keyring.h"
 #include "log.h"
 #include "crypto/secmem.h"
@@ -33,6 +34,7 @@ struct options {
 	char *header_cache;
 	char *tgsp_trust;
 	char *fleet;
+	char *keyserver, *client_cert, *client_key, *keyserver_ca, *key_audit;
 	int help;
 	int version;
 };
@@ -45,6 +47,11 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("header_cache=%s", header_cache),
 	OPT("tgsp_trust=%s", tgsp_trust),
 	OPT("fleet=%s", fleet),
+	OPT("keyserver=%s", keyserver),
+	OPT("client_cert=%s", client_cert),
+	OPT("client_key=%s", client_key),
+	OPT("keyserver_ca=%s", keyserver_ca),
+	OPT("key_audit=%s", key_audit),
 	OPT("-h", help),
 	OPT("--help", help),
 	OPT("-V", version),
@@ -69,6 +76,13 @@ static void usage(const char *prog)
 	       "    -o tgsp_trust=FILE|DIR trusted TGSP signer public key(s) (*.pub, *.json);\n"
 	       "                           keyring keys ctfs:tgsp-signer:<key_id> are trusted too\n"
 	       "    -o fleet=ID            fleet identity for TGSP packages' target_fleet\n"
+	       "                           and for the key service\n"
+	       "    -o keyserver=https://HOST:PORT  fetch master keys missing from the\n"
+	       "                           keyring from ctfs-keyd (through request-key(8);\n"
+	       "                           a refusal is remembered for 10 s), with\n"
+	       "    -o client_cert=FILE,client_key=FILE,keyserver_ca=FILE  the machine's\n"
+	       "                           certificate and key, and the service's CA\n"
+	       "    -o key_audit=FILE      JSON-lines record of this machine's key fetches\n"
 	       "    -o allow_other,uid=N,gid=N,umask=M   as for other FUSE file systems\n"
 	       "    -f                     stay in the foreground, log to stderr\n\n",
 	       prog, DEFAULT_CACHE, DEFAULT_READAHEAD, CTFS_VIEW_HEADER_CACHE_DEFAULT >> 20);
@@ -166,6 +180,11 @@ static int setup(struct ctfs_mount *mt, const struct options *o)
 		.source = o->source, .tgsp_trust = o->tgsp_trust, .fleet = o->fleet,
 		.header_cache = CTFS_VIEW_HEADER_CACHE_DEFAULT,
 	};
+	/* paths must survive the daemon's chdir and be usable by request-key */
+	struct ctfs_keyfetch_cfg kf = {
+		.server = o->keyserver, .cert = o->client_cert, .key = o->client_key,
+		.ca = o->keyserver_ca, .audit = o->key_audit,
+	};
 	char err[512] = "";
 	int rc;
 
@@ -181,6 +200,8 @@ static int setup(struct ctfs_mount *mt, const struct options *o)
 			o->keyring ? o->keyring : "@u", strerror(-rc));
 		return rc;
 	}
+	if (o->keyserver)
+		vo.keyserver = &kf;
 	vo.cache_size = fit_memlock(vo.cache_size);
 	rc = ctfs_view_new(&vo, &mt->view, err, sizeof(err));
 	if (rc)
@@ -277,5 +298,10 @@ int main(int argc, char *argv[])
 	free(o.header_cache);
 	free(o.tgsp_trust);
 	free(o.fleet);
+	free(o.keyserver);
+	free(o.client_cert);
+	free(o.client_key);
+	free(o.keyserver_ca);
+	free(o.key_audit);
 	return rc;
 }

@@ -5,12 +5,17 @@ is stopped in every outcome by the fixture that owns it."""
 
 import json
 import os
+import shutil
 import signal
 import socket
 import ssl
 import struct
 import subprocess
 import time
+
+import pytest
+
+from conftest import binary, need
 
 OPENSSL = "openssl"
 
@@ -267,3 +272,50 @@ def proc_key_line(serial):
             if line.split()[0] == want:
                 return line
     return None
+
+
+# --- fixtures (imported by the test modules) ---------------------------------------
+
+@pytest.fixture
+def bed(tmp_path, tool):
+    need(shutil.which("openssl") is not None, "openssl missing")
+    pki = PKI(str(tmp_path / "pki"))
+    models = Models(tool, str(tmp_path))
+    services = []
+
+    class Bed:
+        pass
+
+    b = Bed()
+    b.pki, b.models, b.tmp = pki, models, tmp_path
+    b.m1 = pki.issue("m1", "/O=acme/CN=m1", "DNS:m1.acme.test")
+    b.m2 = pki.issue("m2", "/O=acme/CN=m2", "DNS:m2.acme.test")
+    b.keys, b.enc = models.keyset("kA")
+    b.model, b.plain = models.model("a", b.keys)
+
+    def start(*extra):
+        k = Keyd(binary("ctfs-keyd"), pki, models, str(tmp_path), extra)
+        services.append(k)
+        return k.start()
+    b.start = start
+    yield b
+    for k in services:
+        k.stop()
+
+
+@pytest.fixture
+def request_key_conf(tmp_path):
+    """A request-key.d entry of this test's own, for kids kt<nonce>-*, that runs
+    the ctfs-tool of this build; removed whatever happens."""
+    need(os.path.isdir("/etc/request-key.d") and shutil.which("request-key") or
+         os.path.exists("/sbin/request-key"), "request-key(8) (package keyutils) missing")
+    need(os.geteuid() == 0, "writing /etc/request-key.d needs root")
+    nonce = "kt%d%d" % (os.getpid(), time.monotonic_ns() % 100000)
+    path = "/etc/request-key.d/ctfs-test-%s.conf" % nonce
+    with open(path, "w") as f:
+        f.write("create user ctfs:%s-* ctfs1* %s key fetch --request-key %%k %%d %%c\n" % (
+            nonce, binary("ctfs-tool")))
+    yield nonce
+    os.unlink(path)
+
+

@@ -16,36 +16,9 @@ import time
 
 import pytest
 
-from conftest import binary, need
+from conftest import binary
 import keyd_env
-from keyd_env import Keyd, Models, PKI, proc_key_line, request_body
-
-
-@pytest.fixture
-def bed(tmp_path, tool):
-    need(shutil.which("openssl") is not None, "openssl missing")
-    pki = PKI(str(tmp_path / "pki"))
-    models = Models(tool, str(tmp_path))
-    services = []
-
-    class Bed:
-        pass
-
-    b = Bed()
-    b.pki, b.models, b.tmp = pki, models, tmp_path
-    b.m1 = pki.issue("m1", "/O=acme/CN=m1", "DNS:m1.acme.test")
-    b.m2 = pki.issue("m2", "/O=acme/CN=m2", "DNS:m2.acme.test")
-    b.keys, b.enc = models.keyset("kA")
-    b.model, b.plain = models.model("a", b.keys)
-
-    def start(*extra):
-        k = Keyd(binary("ctfs-keyd"), pki, models, str(tmp_path), extra)
-        services.append(k)
-        return k.start()
-    b.start = start
-    yield b
-    for k in services:
-        k.stop()
+from keyd_env import PKI, bed, proc_key_line, request_body, request_key_conf  # noqa: F401
 
 
 def fetch(tool, k, cert, model, keyring, *extra, check=False):
@@ -342,22 +315,6 @@ def test_wrong_answers_are_rejected(bed, tool, keyring):
 
 
 # --- through the kernel: request_key(2) -> request-key(8) -> ctfs-tool key fetch ---------
-
-@pytest.fixture
-def request_key_conf(tmp_path):
-    """A request-key.d entry of this test's own, for kids kt<nonce>-*, that runs
-    the ctfs-tool of this build; removed whatever happens."""
-    need(os.path.isdir("/etc/request-key.d") and shutil.which("request-key") or
-         os.path.exists("/sbin/request-key"), "request-key(8) (package keyutils) missing")
-    need(os.geteuid() == 0, "writing /etc/request-key.d needs root")
-    nonce = "kt%d%d" % (os.getpid(), time.monotonic_ns() % 100000)
-    path = "/etc/request-key.d/ctfs-test-%s.conf" % nonce
-    with open(path, "w") as f:
-        f.write("create user ctfs:%s-* ctfs1* %s key fetch --request-key %%k %%d %%c\n" % (
-            nonce, binary("ctfs-tool")))
-    yield nonce
-    os.unlink(path)
-
 
 def callout(k, cert, model, **extra):
     with open(model, "rb") as f:

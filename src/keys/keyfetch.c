@@ -419,6 +419,7 @@ static int put_value(char *out, size_t cap, size_t *pos, const char *name, const
 		else
 			*pos += (size_t)snprintf(out + *pos, cap - *pos, "%%%02X", c);
 	}
+	out[*pos] = 0;
 	return 0;
 }
 

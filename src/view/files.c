@@ -142,7 +142,7 @@ static int admit(struct ctfs_view *v, struct ctfs_entry *e, const struct ctfs_ca
 	int rc;
 
 	(void)who;
-	rc = ctfs_model_unlock(e->model, &v->keys, err, sizeof(err));
+	rc = ctfs_vkeys_unlock(v, e->bpath, e->model, err, sizeof(err));
 	if (rc)
 		ctfs_err("%s: refused: %s", e->bpath, err);
 	return rc;

@@ -4,6 +4,7 @@
 
 #include <limits.h>
 
+#include "keys/keyfetch.h"
 #include "keys/keyprov.h"
 #include "tgsp/tgsp.h"
 #include "view/registry.h"
@@ -18,6 +19,7 @@ struct ctfs_view {
 	struct ctfs_registry *reg;
 	struct ctfs_tgsp_trust trust;
 	char *fleet;
+	struct ctfs_keyfetch_cfg *keyserver;	/* key release service, or NULL */
 };
 
 /* An open file: each kind brings its own read and release. */
@@ -60,6 +62,14 @@ int ctfs_vpkg_readdir(struct ctfs_view *v, const struct ctfs_target *t, ctfs_vie
 int ctfs_vpkg_readlink(struct ctfs_view *v, const struct ctfs_target *t, char *buf, size_t size);
 int ctfs_vpkg_open(struct ctfs_view *v, const struct ctfs_target *t,
 		   const struct ctfs_caller *who, struct ctfs_handle **h, bool *keep_cache);
+
+/* keyrelease.c: the master key from the key service when absent. */
+int ctfs_vkeys_init(struct ctfs_view *v, const struct ctfs_keyfetch_cfg *cfg,
+		    char *err, size_t errlen);
+void ctfs_vkeys_free(struct ctfs_view *v);
+/* ctfs_model_unlock, fetching the master key once if it is missing. */
+int ctfs_vkeys_unlock(struct ctfs_view *v, const char *bpath, struct ctfs_model *m,
+		      char *err, size_t errlen);
 
 /* What an entry of either kind frees when the registry drops it. */
 void ctfs_vfile_drop(struct ctfs_view *v, struct ctfs_entry *e);

@@ -46,6 +46,12 @@ int ctfs_view_new(const struct ctfs_view_opts *o, struct ctfs_view **out, char *
 		ctfs_seterr(err, errlen, "out of memory");
 		goto fail;
 	}
+	rc = ctfs_vkeys_init(v, o->keyserver, err, errlen);
+	if (rc) {
+		if (rc == -ENOMEM)
+			ctfs_seterr(err, errlen, "out of memory");
+		goto fail;
+	}
 	if (o->tgsp_trust) {
 		char why[512] = "";
 
@@ -69,6 +75,7 @@ void ctfs_view_free(struct ctfs_view *v)
 	ctfs_registry_free(v->reg);	/* before the cache its entries drop from */
 	ctfs_cache_free(v->cache);
 	ctfs_tgsp_trust_free(&v->trust);
+	ctfs_vkeys_free(v);
 	free(v->fleet);
 	if (v->src_fd >= 0)
 		close(v->src_fd);

@@ -22,6 +22,7 @@
 #include <sys/types.h>
 
 struct ctfs_view;
+struct ctfs_keyfetch_cfg;
 struct ctfs_handle;
 
 struct ctfs_view_opts {
@@ -31,6 +32,9 @@ struct ctfs_view_opts {
 	size_t header_cache;		/* parsed headers/packages nobody uses */
 	const char *tgsp_trust;		/* trusted TGSP signers (file or dir), or NULL */
 	const char *fleet;		/* fleet id for TGSP target_fleet, or NULL */
+	/* key release service for master keys missing from ring, or NULL
+	 * (keyfetch.h; its fleet defaults to the one above) */
+	const struct ctfs_keyfetch_cfg *keyserver;
 };
 
 #define CTFS_VIEW_HEADER_CACHE_DEFAULT (64u << 20)

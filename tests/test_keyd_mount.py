@@ -1,0 +1,171 @@
+"""Key release through the mount (issue 11): a ctfs mount with keyserver=...
+and no master key in its keyring fetches it from a real ctfs-keyd through
+request_key(2) and request-key(8) at open."""
+
+import concurrent.futures
+import errno
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+from keyd_env import bed, proc_key_line, request_key_conf  # noqa: F401
+
+
+def key_serial(keyring, kid):
+    p = subprocess.run(["keyctl", "search", keyring, "user", "ctfs:" + kid],
+                       capture_output=True, text=True)
+    return p.stdout.strip() if p.returncode == 0 else None
+
+
+class Fleet:
+    """Models of one kid in a SOURCE directory, the signer in the keyring."""
+
+    def __init__(self, bed, tool, keyring, nonce, n_files=1, suffix="a"):
+        self.kid = nonce + "-" + suffix
+        keys, self.enc = bed.models.keyset(self.kid)
+        self.src = bed.tmp / ("src-" + suffix)
+        self.src.mkdir()
+        self.plain = {}
+        for i in range(n_files):
+            model, data = bed.models.model("%s%d" % (suffix, i), keys, n=8192 + i)
+            os.rename(model, self.src / ("m%d.cryptotensors" % i))
+            self.plain["m%d.safetensors" % i] = data
+        tool("key", "add", "--keyring", keyring, bed.models.sign_pub(self.kid))
+
+
+def opts(k, cert, audit=None):
+    o = ["keyserver=" + k.url, "client_cert=" + cert[0], "client_key=" + cert[1],
+         "keyserver_ca=" + k.pki.ca, "fleet=f1"]
+    if audit:
+        o.append("key_audit=" + audit)
+    return o
+
+
+def tensor_bytes(path):
+    with open(path, "rb") as f:
+        n = int.from_bytes(f.read(8), "little")
+        f.seek(8 + n)
+        return f.read()
+
+
+def test_open_fetches_the_key_once(bed, tool, keyring, mount, request_key_conf, capsys):
+    fl = Fleet(bed, tool, keyring, request_key_conf)
+    k = bed.start("--lifetime", "60")
+    audit = str(bed.tmp / "machine-audit.jsonl")
+    m = mount(fl.src, keyring, opts(k, bed.m1, audit))
+    assert key_serial(keyring, fl.kid) is None
+    path = m.file("m0.safetensors")
+    t0 = time.monotonic()
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        raise AssertionError(m.log())
+    first = os.read(fd, 1)
+    cold = time.monotonic() - t0
+    os.close(fd)
+    assert first
+    assert tensor_bytes(path) == fl.plain["m0.safetensors"]
+    serial = key_serial(keyring, fl.kid)
+    assert serial and proc_key_line(serial).split()[3] in ("59s", "1m"), proc_key_line(serial)
+    # warm: the key is in the keyring, no new request
+    t0 = time.monotonic()
+    with open(path, "rb") as f:
+        f.read(1)
+    warm = time.monotonic() - t0
+    recs = k.records()
+    assert [r["code"] for r in recs] == ["released"]
+    assert recs[0]["kid"] == fl.kid and recs[0]["client"]["subject"] == "CN=m1,O=acme"
+    assert recs[0]["fleet"] == "f1"
+    (c,) = [json.loads(line) for line in open(audit)]
+    assert c["decision"] == "allow" and c["kid"] == fl.kid and c["lifetime"] == 60
+    assert c["file"].endswith("/m0.cryptotensors")
+    with capsys.disabled():
+        print("\n# open-to-first-byte: cold key %.1f ms (one release on loopback), warm %.2f ms"
+              % (cold * 1000, warm * 1000))
+
+
+def test_without_keyserver_nothing_is_asked(bed, tool, keyring, mount, request_key_conf):
+    fl = Fleet(bed, tool, keyring, request_key_conf)
+    k = bed.start()
+    m = mount(fl.src, keyring)
+    with pytest.raises(OSError) as e:
+        open(m.file("m0.safetensors"), "rb").close()
+    assert e.value.errno == errno.ENOKEY
+    assert k.records() == [] and key_serial(keyring, fl.kid) is None
+
+
+def test_refused_machine_is_negative_cached(bed, tool, keyring, mount, request_key_conf):
+    fl = Fleet(bed, tool, keyring, request_key_conf)
+    k = bed.start()
+    k.set_revoked({"machines": {"subjects": ["CN=m2,O=acme"]}})
+    k.hup()
+    m = mount(fl.src, keyring, opts(k, bed.m2))
+    for _ in range(3):
+        with pytest.raises(OSError) as e:
+            open(m.file("m0.safetensors"), "rb").close()
+        assert e.value.errno == errno.EACCES
+    assert [r["code"] for r in k.records()] == ["revoked_machine"]
+    assert fl.kid in m.log() and "m0.cryptotensors" in m.log()
+
+
+def test_service_down_fails_cleanly(bed, tool, keyring, mount, request_key_conf):
+    fl = Fleet(bed, tool, keyring, request_key_conf)
+    k = bed.start()
+    k.stop()
+    m = mount(fl.src, keyring, opts(k, bed.m1))
+    with pytest.raises(OSError) as e:
+        open(m.file("m0.safetensors"), "rb").close()
+    assert e.value.errno == errno.ENOKEY
+    assert "m0.cryptotensors" in m.log() and fl.kid in m.log()
+    p = subprocess.run(["keyctl", "rlist", keyring], capture_output=True, text=True)
+    for serial in p.stdout.split():
+        d = subprocess.run(["keyctl", "rdescribe", serial], capture_output=True, text=True)
+        if d.stdout.strip().endswith(";ctfs:" + fl.kid):
+            assert subprocess.run(["keyctl", "pipe", serial], capture_output=True).returncode != 0
+
+
+def test_concurrent_opens_one_request(bed, tool, keyring, mount, request_key_conf):
+    fl = Fleet(bed, tool, keyring, request_key_conf, n_files=5)
+    k = bed.start()
+    m = mount(fl.src, keyring, opts(k, bed.m1))
+
+    def one(i):
+        name = "m%d.safetensors" % (i % 5)
+        return tensor_bytes(m.file(name)) == fl.plain[name]
+    with concurrent.futures.ThreadPoolExecutor(50) as ex:
+        assert all(ex.map(one, range(50)))
+    assert [r["code"] for r in k.records()] == ["released"]
+
+
+def test_revoked_machine_loses_access_within_lifetime(bed, tool, keyring, mount,
+                                                      request_key_conf):
+    fl = Fleet(bed, tool, keyring, request_key_conf)
+    k = bed.start("--lifetime", "2")
+    m = mount(fl.src, keyring, opts(k, bed.m1))
+    path = m.file("m0.safetensors")
+    held = open(path, "rb")
+    k.set_revoked({"machines": {"serials": [bed.pki.serial_of(bed.m1[0])]}})
+    k.hup()
+    time.sleep(2.5)
+    with pytest.raises(OSError) as e:
+        open(path, "rb").close()
+    assert e.value.errno == errno.EACCES
+    # a handle open before keeps reading
+    assert held.read(8)
+    held.close()
+    assert [r["code"] for r in k.records()] == ["released", "revoked_machine"]
+
+
+def test_model_revoked_by_kid(bed, tool, keyring, mount, request_key_conf):
+    fl = Fleet(bed, tool, keyring, request_key_conf)
+    k = bed.start()
+    k.set_revoked({"models": {"kids": [fl.kid]}})
+    k.hup()
+    m = mount(fl.src, keyring, opts(k, bed.m1))
+    with pytest.raises(OSError) as e:
+        open(m.file("m0.safetensors"), "rb").close()
+    assert e.value.errno == errno.EACCES
+    assert [r["code"] for r in k.records()] == ["revoked_model"]
