@@ -7,7 +7,8 @@ apt-get install -y --no-install-recommends \
 	build-essential autoconf automake pkgconf \
 	libfuse3-dev fuse3 libsodium-dev libssl-dev libcjson-dev libkeyutils-dev keyutils zlib1g-dev \
 	python3 python3-pytest python3-numpy python3-cryptography python3-torch \
-	gocryptfs gnuplot-nox openssl
+	gocryptfs gnuplot-nox openssl \
+	libp11-kit-dev softhsm2
 # node and npm run the cross-implementation tests (@noble/post-quantum); a
 # machine that has them from elsewhere keeps them (Debian's npm conflicts
 # with other nodejs builds)

@@ -153,11 +153,13 @@ def free_port():
 
 
 class Keyd:
-    def __init__(self, exe, pki, models, d, extra=()):
+    def __init__(self, exe, pki, models, d, extra=(), env=None):
+        self.env = env
         self.pki, self.models, self.d = pki, models, d
         self.port = free_port()
+        self.d = d
         self.url = "https://127.0.0.1:%d" % self.port
-        self.cert, self.key = pki.issue("server", "/CN=keyd", "IP:127.0.0.1")
+        self.cert, self.key = pki.issue("server-%d" % self.port, "/CN=keyd", "IP:127.0.0.1")
         self.audit = os.path.join(d, "keyd-audit.jsonl")
         self.revoked = os.path.join(d, "revoked.json")
         self.data = os.path.join(d, "policy-data.json")
@@ -175,7 +177,7 @@ class Keyd:
     def start(self):
         seen = self.logtext().count("listening on") if os.path.exists(self.log) else 0
         self.proc = subprocess.Popen(self.argv, stdout=subprocess.DEVNULL,
-                                     stderr=open(self.log, "a"))
+                                     stderr=open(self.log, "a"), env=self.env)
         end = time.monotonic() + 10
         while time.monotonic() < end:
             if self.proc.poll() is not None:
@@ -293,8 +295,10 @@ def bed(tmp_path, tool):
     b.keys, b.enc = models.keyset("kA")
     b.model, b.plain = models.model("a", b.keys)
 
-    def start(*extra):
-        k = Keyd(binary("ctfs-keyd"), pki, models, str(tmp_path), extra)
+    def start(*extra, env=None, name=None):
+        d = tmp_path / name if name else tmp_path
+        d.mkdir(exist_ok=True)
+        k = Keyd(binary("ctfs-keyd"), pki, models, str(d), extra, env)
         services.append(k)
         return k.start()
     b.start = start
@@ -319,3 +323,29 @@ def request_key_conf(tmp_path):
     os.unlink(path)
 
 
+
+
+SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
+
+
+class SoftHSM:
+    """A real SoftHSM2 token initialised in the test's own directory."""
+
+    def __init__(self, d, label="ctfs", pin="4711"):
+        os.makedirs(os.path.join(d, "tokens"), mode=0o700)
+        self.conf = os.path.join(d, "softhsm2.conf")
+        with open(self.conf, "w") as f:
+            f.write("directories.tokendir = %s/tokens\nobjectstore.backend = file\n"
+                    "log.level = ERROR\n" % d)
+        self.env = dict(os.environ, SOFTHSM2_CONF=self.conf)
+        self.label, self.tokens = label, os.path.join(d, "tokens")
+        self.pin_file = os.path.join(d, "pin")
+        fd = os.open(self.pin_file, os.O_WRONLY | os.O_CREAT, 0o600)
+        os.write(fd, pin.encode() + b"\n")
+        os.close(fd)
+        run("softhsm2-util", "--init-token", "--free", "--label", label, "--pin", pin,
+            "--so-pin", "123456", env=self.env)
+
+    def args(self):
+        return ["--pkcs11-module", SOFTHSM_MODULE, "--pkcs11-token", self.label,
+                "--pkcs11-pin-file", self.pin_file]

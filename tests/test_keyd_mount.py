@@ -11,7 +11,9 @@ import time
 
 import pytest
 
-from keyd_env import bed, proc_key_line, request_key_conf  # noqa: F401
+import keyd_env
+from conftest import binary, need
+from keyd_env import SoftHSM, bed, proc_key_line, request_key_conf  # noqa: F401
 
 
 def key_serial(keyring, kid):
@@ -169,3 +171,18 @@ def test_model_revoked_by_kid(bed, tool, keyring, mount, request_key_conf):
         open(m.file("m0.safetensors"), "rb").close()
     assert e.value.errno == errno.EACCES
     assert [r["code"] for r in k.records()] == ["revoked_model"]
+
+
+def test_open_with_keys_in_a_pkcs11_token(bed, tool, keyring, mount, request_key_conf):
+    """The same open, the service's keys in a real SoftHSM2 token."""
+    need(os.path.exists(keyd_env.SOFTHSM_MODULE), "SoftHSM2 (package softhsm2) missing")
+    fl = Fleet(bed, tool, keyring, request_key_conf)
+    hsm = SoftHSM(str(bed.tmp / "hsm"))
+    keyset = os.path.join(bed.models.d, fl.kid + ".keys.json")
+    subprocess.run([binary("ctfs-keyd"), *hsm.args(), "--import", keyset], check=True,
+                   capture_output=True, env=hsm.env)
+    k = bed.start(*hsm.args(), env=hsm.env, name="svc")
+    m = mount(fl.src, keyring, opts(k, bed.m1))
+    assert tensor_bytes(m.file("m0.safetensors")) == fl.plain["m0.safetensors"]
+    assert key_serial(keyring, fl.kid)
+    assert [r["code"] for r in k.records()] == ["released"]

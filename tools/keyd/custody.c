@@ -1,7 +1,8 @@
 /* Where ctfs-keyd keeps master keys: a directory of JWK files (<kid>.jwk,
  * readable only by the service user: a file group- or world-accessible is
  * refused, not served), read at each request so keys can be added without
- * a restart; or a PKCS#11 token (p11.c). */
+ * a restart; or a PKCS#11 token (p11.c), where the algorithm comes from the
+ * header (a token object is only bytes). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -16,8 +17,8 @@
 #define JWK_FILE_MAX (64u << 10)
 
 int keyd_p11_open(struct keyd *d, char *err, size_t errlen);
-int keyd_p11_get(struct keyd *d, const char *kid, struct ctfs_jwk *out, char *err,
-		 size_t errlen);
+int keyd_p11_get(struct keyd *d, const char *kid, enum ctfs_alg alg, struct ctfs_jwk *out,
+		 char *err, size_t errlen);
 void keyd_p11_close(struct keyd *d);
 
 int keyd_custody_open(struct keyd *d, char *err, size_t errlen)
@@ -79,7 +80,7 @@ static int read_jwk_file(int fd, const char *kid, struct ctfs_jwk *out, char *er
 	return k ? 0 : -ENOKEY;
 }
 
-int keyd_custody_get(struct keyd *d, const char *kid, struct ctfs_jwk *out,
+int keyd_custody_get(struct keyd *d, const char *kid, enum ctfs_alg alg, struct ctfs_jwk *out,
 		     char *err, size_t errlen)
 {
 	char name[CTFS_RELEASE_NAME_BUF + 8];
@@ -87,7 +88,7 @@ int keyd_custody_get(struct keyd *d, const char *kid, struct ctfs_jwk *out,
 
 	memset(out, 0, sizeof(*out));
 	if (d->p11)
-		return keyd_p11_get(d, kid, out, err, errlen);
+		return keyd_p11_get(d, kid, alg, out, err, errlen);
 	if (!ctfs_release_name_ok(kid))
 		return -ENOKEY;
 	snprintf(name, sizeof(name), "%s.jwk", kid);

@@ -124,7 +124,7 @@ static void release(struct keyd *d, const struct ctfs_release_req *req,
 {
 	struct ctfs_jwk key = { 0 };
 	char err[256] = "";
-	int rc = keyd_custody_get(d, req->kid, &key, err, sizeof(err));
+	int rc = keyd_custody_get(d, req->kid, rh->ci->alg, &key, err, sizeof(err));
 
 	if (rc == -ENOKEY) {
 		refuse(dec, 404, "unknown_kid", "no master key kid=%s in custody", req->kid);

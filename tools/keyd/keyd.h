@@ -36,7 +36,7 @@ struct keyd {
 	/* settings */
 	const char *listen, *cert, *key, *client_ca, *keys_dir, *signers_path;
 	const char *revoked_path, *data_path, *audit_path, *pkcs11_module, *pkcs11_token;
-	const char *pkcs11_pin_file;
+	const char *pkcs11_pin_file, *import_path;
 	unsigned lifetime, max_conn, timeout;
 	size_t max_request;
 
@@ -92,9 +92,13 @@ int keyd_reload(struct keyd *d);
 /* audit.c: one JSON line, one write(2). */
 int keyd_audit_open(struct keyd *d);
 void keyd_audit(struct keyd *d, const struct keyd_client *c, const struct keyd_decision *dec);
-/* custody.c: the master key kid (oct, locked). -ENOKEY when unknown. */
-int keyd_custody_get(struct keyd *d, const char *kid, struct ctfs_jwk *out,
+/* custody.c: the master key kid (oct, locked) for a file of algorithm alg.
+ * -ENOKEY when unknown. */
+int keyd_custody_get(struct keyd *d, const char *kid, enum ctfs_alg alg, struct ctfs_jwk *out,
 		     char *err, size_t errlen);
+/* p11.c: --import of a JWK set's master keys into the token. */
+int keyd_p11_import(struct keyd *d, const struct ctfs_jwk *keys, size_t n, char *err,
+		    size_t errlen);
 int keyd_custody_open(struct keyd *d, char *err, size_t errlen);
 void keyd_custody_close(struct keyd *d);
 /* policy.c: the remote policy of the file, decided for input and data. */

@@ -32,6 +32,8 @@ static void usage(FILE *out)
 	      "                 --pkcs11-pin-file FILE) [--revoked FILE] [--data FILE]\n"
 	      "                 [--audit FILE] [--lifetime SEC] [--max-conn N] [--timeout SEC]\n"
 	      "                 [--max-request BYTES] [--debug]\n"
+	      "       ctfs-keyd --pkcs11-module SO --pkcs11-token LABEL --pkcs11-pin-file FILE\n"
+	      "                 --import JWKSET\n"
 	      "Release CryptoTensors master keys to client machines over mutual TLS.\n"
 	      "See ctfs-keyd(8).\n", out);
 }
@@ -58,7 +60,7 @@ static int parse_args(int argc, char **argv, struct keyd *d, bool *debug)
 		{ "lifetime", 1, NULL, 'L' }, { "max-conn", 1, NULL, 'm' }, { "timeout", 1, NULL, 't' },
 		{ "max-request", 1, NULL, 'R' }, { "pkcs11-module", 1, NULL, 'P' },
 		{ "pkcs11-token", 1, NULL, 'T' }, { "pkcs11-pin-file", 1, NULL, 'N' },
-		{ "debug", 0, NULL, 'd' }, { "help", 0, NULL, 'h' }, { NULL, 0, NULL, 0 },
+		{ "import", 1, NULL, 'I' }, { "debug", 0, NULL, 'd' }, { "help", 0, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	unsigned v;
 	int c;
@@ -78,6 +80,7 @@ static int parse_args(int argc, char **argv, struct keyd *d, bool *debug)
 		case 'T': d->pkcs11_token = optarg; break;
 		case 'N': d->pkcs11_pin_file = optarg; break;
 		case 'd': *debug = true; break;
+		case 'I': d->import_path = optarg; break;
 		case 'L':
 			if (parse_uint(optarg, CTFS_RELEASE_MIN_LIFETIME, CTFS_RELEASE_MAX_LIFETIME,
 				       &d->lifetime))
@@ -103,6 +106,13 @@ static int parse_args(int argc, char **argv, struct keyd *d, bool *debug)
 			usage(stderr);
 			return -EINVAL;
 		}
+	}
+	if (d->import_path) {
+		if (optind == argc && d->pkcs11_module)
+			return 0;
+		fprintf(stderr, "ctfs-keyd: --import FILE needs --pkcs11-module, --pkcs11-token "
+			"and --pkcs11-pin-file, and nothing else\n");
+		return -EINVAL;
 	}
 	if (optind != argc || !d->listen || !d->cert || !d->key || !d->client_ca ||
 	    !d->signers_path || !d->keys_dir == !d->pkcs11_module) {
@@ -320,6 +330,37 @@ static void drain(struct keyd *d)
 		usleep(10000);
 }
 
+/* --import: copy the master keys of a JWK set into the token, then exit. */
+static int import_keys(struct keyd *d)
+{
+	struct ctfs_jwk *keys = NULL;
+	size_t n = 0;
+	char err[256] = "";
+	int rc = keyd_custody_open(d, err, sizeof(err));
+
+	if (!rc) {
+		FILE *f = fopen(d->import_path, "re");
+		char *text = ctfs_secure_alloc(1 << 16);
+		size_t len = f && text ? fread(text, 1, 1 << 16, f) : 0;
+
+		rc = !f || !text || len == 1 << 16 ? -EINVAL : 0;
+		if (!rc)
+			rc = ctfs_jwk_parse_set(text, len, &keys, &n, err, sizeof(err));
+		else
+			snprintf(err, sizeof(err), "%s: unreadable or over 64 KiB", d->import_path);
+		if (f)
+			fclose(f);
+		ctfs_secure_free(text);
+	}
+	if (!rc)
+		rc = keyd_p11_import(d, keys, n, err, sizeof(err));
+	ctfs_jwk_free_set(keys, n);
+	keyd_custody_close(d);
+	if (rc)
+		ctfs_err("import: %s", err);
+	return rc ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	static struct keyd d = { .lifetime = KEYD_DEFAULT_LIFETIME, .max_conn = KEYD_DEFAULT_MAX_CONN,
@@ -333,6 +374,8 @@ int main(int argc, char **argv)
 	if (parse_args(argc, argv, &d, &debug))
 		return 2;
 	ctfs_log_init("ctfs-keyd", false, debug);
+	if (d.import_path)
+		return ctfs_secmem_init() ? 1 : import_keys(&d);
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&set);
 	sigaddset(&set, SIGHUP);
