@@ -235,16 +235,57 @@ def test_flood_is_bounded(bed):
     assert st == 200
 
 
-def test_remote_policy_other_than_allow_is_refused(bed, tool, keyring):
-    """Until the Rego engine is wired, any remote policy other than the
-    unconditional allow is refused (fail closed)."""
+ENTITLED = """package model
+
+allow if {
+	some m in data.fleets[input.fleet].machines
+	m == input.client.subject
+	input.header.metadata.license == "acme-2026"
+}
+"""
+
+
+def test_remote_policy_decides_with_client_identity_and_data(bed, tool, keyring):
     keys, _ = bed.models.keyset("kP")
-    pol = 'package model\nallow if { input.client.subject == "CN=m1,O=acme" }\n'
-    model, _ = bed.models.model("p", keys, policy_remote=pol)
+    model, _ = bed.models.model("p", keys, policy_remote=ENTITLED,
+                                metadata={"license": "acme-2026"})
+    other, _ = bed.models.model("q", keys, policy_remote=ENTITLED,
+                                metadata={"license": "other"})
     k = bed.start()
+    with open(k.data, "w") as f:
+        json.dump({"fleets": {"f1": {"machines": ["CN=m1,O=acme"]}}}, f)
+    k.hup()
+    assert fetch(tool, k, bed.m1, model, keyring).returncode == 0
+    subprocess.run(["keyctl", "clear", keyring], check=True)
     p = fetch(tool, k, bed.m2, model, keyring)
-    assert p.returncode == 1 and b"policy" in p.stderr
+    assert p.returncode == 1 and b"403 policy" in p.stderr
     assert key_serial(keyring, "kP") is None
+    # the header's metadata is input too
+    assert b"403 policy" in fetch(tool, k, bed.m1, other, keyring).stderr
+    # entitlements change with the data file, on SIGHUP
+    with open(k.data, "w") as f:
+        json.dump({"fleets": {"f1": {"machines": ["CN=m1,O=acme", "CN=m2,O=acme"]}}}, f)
+    k.hup()
+    assert fetch(tool, k, bed.m2, model, keyring).returncode == 0
+    recs = k.records()
+    assert [r["code"] for r in recs] == ["released", "policy", "policy", "released"]
+    assert recs[1]["client"]["subject"] == "CN=m2,O=acme" and recs[1]["kid"] == "kP"
+    assert "undefined" in recs[1]["reason"] or "false" in recs[1]["reason"], recs[1]["reason"]
+
+
+def test_remote_policy_errors_refuse(bed, tool, keyring):
+    keys, _ = bed.models.keyset("kE")
+    # v0 syntax (no 'if') is outside the engine's subset: encrypt needs --force
+    bad = "package model\nallow { input.x == 1 }\n"
+    src = bed.tmp / "e.plain.safetensors"
+    keyd_env.write_safetensors(src)
+    pol = bed.tmp / "e.rego"
+    pol.write_text(bad)
+    model = bed.tmp / "e.cryptotensors"
+    tool("encrypt", src, model, "--keys", keys, "--policy-remote", pol, "--force")
+    k = bed.start()
+    p = fetch(tool, k, bed.m1, model, keyring)
+    assert p.returncode == 1 and b"403 policy" in p.stderr and b"compile" in p.stderr
     assert k.records()[-1]["code"] == "policy"
 
 

@@ -25,14 +25,16 @@ def key_serial(keyring, kid):
 class Fleet:
     """Models of one kid in a SOURCE directory, the signer in the keyring."""
 
-    def __init__(self, bed, tool, keyring, nonce, n_files=1, suffix="a"):
+    def __init__(self, bed, tool, keyring, nonce, n_files=1, suffix="a", policy=None,
+                 metadata=None):
         self.kid = nonce + "-" + suffix
         keys, self.enc = bed.models.keyset(self.kid)
         self.src = bed.tmp / ("src-" + suffix)
         self.src.mkdir()
         self.plain = {}
         for i in range(n_files):
-            model, data = bed.models.model("%s%d" % (suffix, i), keys, n=8192 + i)
+            model, data = bed.models.model("%s%d" % (suffix, i), keys, n=8192 + i,
+                                           policy_remote=policy, metadata=metadata)
             os.rename(model, self.src / ("m%d.cryptotensors" % i))
             self.plain["m%d.safetensors" % i] = data
         tool("key", "add", "--keyring", keyring, bed.models.sign_pub(self.kid))
@@ -186,3 +188,24 @@ def test_open_with_keys_in_a_pkcs11_token(bed, tool, keyring, mount, request_key
     assert tensor_bytes(m.file("m0.safetensors")) == fl.plain["m0.safetensors"]
     assert key_serial(keyring, fl.kid)
     assert [r["code"] for r in k.records()] == ["released"]
+
+
+def test_machine_not_allowed_by_remote_policy(bed, tool, keyring, mount, request_key_conf):
+    from test_keyd import ENTITLED
+    fl = Fleet(bed, tool, keyring, request_key_conf, policy=ENTITLED,
+               metadata={"license": "acme-2026"})
+    k = bed.start()
+    with open(k.data, "w") as f:
+        json.dump({"fleets": {"f1": {"machines": ["CN=m1,O=acme"]}}}, f)
+    k.hup()
+    m2 = mount(fl.src, keyring, opts(k, bed.m2))
+    with pytest.raises(OSError) as e:
+        open(m2.file("m0.safetensors"), "rb").close()
+    assert e.value.errno == errno.EACCES
+    assert key_serial(keyring, fl.kid) in (None, "")
+    # the entitled machine (its own mount and keyring would be another host)
+    subprocess.run(["keyctl", "clear", keyring], check=True)
+    tool("key", "add", "--keyring", keyring, bed.models.sign_pub(fl.kid))
+    m1 = mount(fl.src, keyring, opts(k, bed.m1))
+    assert tensor_bytes(m1.file("m0.safetensors")) == fl.plain["m0.safetensors"]
+    assert [r["code"] for r in k.records()] == ["policy", "released"]

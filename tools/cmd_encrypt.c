@@ -343,9 +343,11 @@ static int read_policies(const struct encrypt_opts *o, struct policies *p)
 
 	if (tool_policy_read(&o->policy, &p->local, &p->remote))
 		return -EINVAL;
+	if (tool_policy_compiles("local", p->local, o->opt.force) ||
+	    tool_policy_compiles("remote", p->remote, o->opt.force))
+		return -EINVAL;
 	if (p->local && ctfs_policy_check(p->local, why, sizeof(why)))
-		tool_err("warning: the ctfs mount will refuse these files: it evaluates only the "
-			 "unconditional 'allow = true' local policy so far");
+		tool_err("warning: the ctfs mount will refuse these files: %s", why);
 	return 0;
 }
 

@@ -179,6 +179,12 @@ static int read_policies(struct rewrap_opts *o)
 
 	if (tool_policy_read(&o->policy, &local, &remote))
 		return -EINVAL;
+	if (tool_policy_compiles("local", local, o->opt.force) ||
+	    tool_policy_compiles("remote", remote, o->opt.force)) {
+		free(local);
+		free(remote);
+		return -EINVAL;
+	}
 	o->r.policy_local = local;
 	o->r.policy_remote = remote;
 	return 0;

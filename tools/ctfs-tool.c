@@ -29,6 +29,7 @@ static const struct tool_cmd *const commands[] = {
 	&tool_cmd_decrypt,
 	&tool_cmd_rewrap,
 	&tool_cmd_tgsp,
+	&tool_cmd_policy,
 };
 
 void tool_err(const char *fmt, ...)

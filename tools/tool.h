@@ -34,6 +34,11 @@ extern const struct tool_cmd tool_cmd_inspect;
 extern const struct tool_cmd tool_cmd_verify;
 extern const struct tool_cmd tool_cmd_rewrap;
 extern const struct tool_cmd tool_cmd_tgsp;
+extern const struct tool_cmd tool_cmd_policy;
+
+/* 0 when the Rego text (NULL: none) compiles; otherwise an error naming
+ * `what` ("local"/"remote"), or only a warning when force. */
+int tool_policy_compiles(const char *what, const char *text, bool force);
 
 /* "ctfs-tool: <message>" on stderr. Never pass key material. */
 void tool_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -28,3 +28,15 @@ void ctfs_sha256(uint8_t out[32], const void *in, size_t len)
 	crypto_hash_sha256_final(&st, out);
 	sodium_memzero(&st, sizeof(st));
 }
+
+void ctfs_sha256_secret(uint8_t out[32], const void *in, size_t len)
+{
+	crypto_hash_sha256_state st;
+
+	/* libsodium wipes its temporaries (the message schedule holds the key);
+	 * OpenSSL's block functions leave it on the stack */
+	crypto_hash_sha256_init(&st);
+	crypto_hash_sha256_update(&st, in, len);
+	crypto_hash_sha256_final(&st, out);
+	sodium_memzero(&st, sizeof(st));
+}

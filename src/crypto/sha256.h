@@ -6,5 +6,8 @@
 #include <stdint.h>
 
 void ctfs_sha256(uint8_t out[32], const void *in, size_t len);
+/* The same for secret input (key fingerprints): no copy of the input or of
+ * the message schedule is left on the stack. Slower; for short inputs. */
+void ctfs_sha256_secret(uint8_t out[32], const void *in, size_t len);
 
 #endif

@@ -90,7 +90,7 @@ int ctfs_model_unwrap_keys(struct ctfs_model *m, const struct ctfs_keyprov *kp,
 		}
 	}
 	if (!rc)
-		ctfs_sha256(m->master_fpr, key.secret, key.secret_len);
+		ctfs_sha256_secret(m->master_fpr, key.secret, key.secret_len);
 	ctfs_jwk_clear(&key);
 	if (rc) {
 		ctfs_secure_free(m->deks);
@@ -117,7 +117,7 @@ static int recheck_master(struct ctfs_model *m, const struct ctfs_keyprov *kp,
 	}
 	rc = check_master(m, &key, err, errlen);
 	if (!rc) {
-		ctfs_sha256(fpr, key.secret, key.secret_len);
+		ctfs_sha256_secret(fpr, key.secret, key.secret_len);
 		if (sodium_memcmp(fpr, m->master_fpr, sizeof(fpr))) {
 			ctfs_seterr(err, errlen, "master key kid=%s is not the key this file was "
 				    "opened with", kid_or(m->ci->enc_kid));

@@ -1,0 +1,3 @@
+package model
+import rego.v1
+allow if { input.user in data.allow_users }

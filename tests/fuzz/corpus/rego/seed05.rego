@@ -1,0 +1,2 @@
+package model
+allow if { some r in input.roles; r == "admin" }

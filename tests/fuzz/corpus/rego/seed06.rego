@@ -1,0 +1,2 @@
+package model
+allow if { every r in input.roles { startswith(r, "a") } }

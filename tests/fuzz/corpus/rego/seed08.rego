@@ -1,0 +1,3 @@
+package model
+roles contains r if { some r in input.roles }
+allow if roles["dev"]

@@ -1,0 +1,2 @@
+package model
+allow := 1 if false else := true

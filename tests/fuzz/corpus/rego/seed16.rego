@@ -1,0 +1,2 @@
+package model
+allow if { regex.match("^al", input.user) }

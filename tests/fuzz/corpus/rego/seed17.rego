@@ -1,0 +1,2 @@
+package model
+allow if { glob.match("*.example.com", ["."], "api.example.com") }

@@ -1,0 +1,2 @@
+package model
+allow if { split("a,b", ",")[1] == "b"; trim_space("  x ") == "x" }

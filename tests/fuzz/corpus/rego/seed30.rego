@@ -1,0 +1,2 @@
+package model
+allow if { input.user == "bob" with input.user as "bob" }

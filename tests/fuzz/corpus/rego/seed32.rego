@@ -1,0 +1,2 @@
+package model
+p[x] { x := 1 }

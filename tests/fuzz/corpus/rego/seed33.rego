@@ -1,0 +1,3 @@
+package model
+allow if { p }
+p if { allow }

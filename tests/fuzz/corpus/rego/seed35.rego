@@ -1,0 +1,3 @@
+package model
+allow := true
+allow := false
