@@ -452,5 +452,5 @@ def test_releases_per_second(bed, capsys):
     assert statuses.count(200) == n
     with capsys.disabled():
         print("\n# ctfs-keyd: %d releases in %.2f s = %.0f releases/s (8 clients, new TLS "
-              "connection each)" % (n, dt, n / dt))
+              "connection each; load average %.1f)" % (n, dt, n / dt, os.getloadavg()[0]))
     assert len(k.records()) == n

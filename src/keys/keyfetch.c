@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,7 +122,8 @@ static int tcp_connect(const struct url *u, unsigned timeout, char *err, size_t 
 		if (fd < 0)
 			continue;
 		/* SO_SNDTIMEO bounds connect() too. */
-		if (!setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) &&
+		if (!setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int)) &&
+		    !setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) &&
 		    !setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) &&
 		    !connect(fd, a->ai_addr, a->ai_addrlen))
 			break;
@@ -250,7 +253,7 @@ static int https_post(const struct ctfs_keyfetch_cfg *cfg, const struct ctfs_buf
 	struct url u;
 	SSL_CTX *ctx;
 	SSL *ssl = NULL;
-	char head[512];
+	struct ctfs_buf msg = { 0 };
 	int fd, rc = -ENOKEY;
 
 	if (parse_url(cfg->server, &u)) {
@@ -269,10 +272,15 @@ static int https_post(const struct ctfs_keyfetch_cfg *cfg, const struct ctfs_buf
 		tls_error(err, errlen, "TLS handshake failed", &u);
 		goto out;
 	}
-	snprintf(head, sizeof(head), "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: "
-		 "application/json\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
-		 CTFS_RELEASE_PATH, u.host, req->len);
-	if (ssl_write_all(ssl, head, strlen(head)) || ssl_write_all(ssl, req->data, req->len)) {
+	/* one write: head and body in the same records (no Nagle wait) */
+	if (ctfs_buf_printf(&msg, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: "
+			    "application/json\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+			    CTFS_RELEASE_PATH, u.host, req->len) ||
+	    ctfs_buf_append(&msg, req->data, req->len)) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (ssl_write_all(ssl, msg.data, msg.len)) {
 		tls_error(err, errlen, "sending the request failed", &u);
 		goto out;
 	}
@@ -291,6 +299,7 @@ out:
 	if (fd >= 0)
 		close(fd);
 	SSL_CTX_free(ctx);
+	ctfs_buf_free(&msg);
 	return rc;
 }
 

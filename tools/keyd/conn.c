@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -234,18 +236,25 @@ static const char *status_text(int s)
 	}
 }
 
+/* Head and body in one TLS record: two small writes would meet Nagle and
+ * the client's delayed ACK (40 ms per answer). */
 static void respond(SSL *ssl, int fd, double deadline, int status, const struct ctfs_buf *body)
 {
-	char head[256];
+	struct ctfs_buf out = { 0 };
 	size_t done;
-	int n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
-			 "Content-Length: %zu\r\nConnection: close\r\n\r\n", status,
-			 status_text(status), body->len);
 
+	if (ctfs_buf_printf(&out, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+			    "Content-Length: %zu\r\nConnection: close\r\n\r\n", status,
+			    status_text(status), body->len) ||
+	    ctfs_buf_reserve(&out, body->len) || ctfs_buf_append(&out, body->data, body->len)) {
+		ctfs_buf_free(&out);
+		return;
+	}
 	/* A client too slow to take its answer gets a few more seconds, no more. */
-	if (arm(fd, deadline + 5) || SSL_write_ex(ssl, head, (size_t)n, &done) != 1 ||
-	    (body->len && SSL_write_ex(ssl, body->data, body->len, &done) != 1))
+	if (arm(fd, deadline + 5) || SSL_write_ex(ssl, out.data, out.len, &done) != 1)
 		ERR_clear_error();
+	sodium_memzero(out.data, out.cap); /* it may hold the key */
+	ctfs_buf_free(&out);
 }
 
 static void http_refusal(struct keyd_decision *dec, int rc)
@@ -302,6 +311,7 @@ void keyd_serve(struct keyd *d, int fd, const char *peer)
 	SSL *ssl = SSL_new(d->ctx);
 
 	snprintf(c.peer, sizeof(c.peer), "%s", peer);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
 	if (!ssl || !SSL_set_fd(ssl, fd) || arm(fd, deadline) || SSL_accept(ssl) != 1) {
 		char buf[160] = "";
 		unsigned long e = ERR_get_error();
