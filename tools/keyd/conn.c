@@ -132,6 +132,11 @@ static void client_identity(SSL *ssl, struct keyd_client *c)
 	X509_free(cert);
 }
 
+#define REQUEST_LINE "POST " CTFS_RELEASE_PATH " HTTP/1."
+/* A client whose certificate did not verify is answered, but gets no more
+ * memory than this for its request. */
+#define UNVERIFIED_MAX_REQUEST (64u << 10)
+
 struct request {
 	char head[KEYD_HEAD_MAX + 1];
 	size_t head_len;
@@ -163,8 +168,8 @@ static const char *header_value(const char *head, const char *name)
 }
 
 /* Request line and headers, then exactly Content-Length bytes of body. */
-static int read_request(struct keyd *d, SSL *ssl, int fd, double deadline, struct request *r,
-			struct keyd_decision *dec)
+static int read_request(struct keyd *d, const struct keyd_client *c, SSL *ssl, int fd,
+			double deadline, struct request *r, struct keyd_decision *dec)
 {
 	char *end = NULL;
 	const char *cl;
@@ -185,7 +190,7 @@ static int read_request(struct keyd *d, SSL *ssl, int fd, double deadline, struc
 		r->head[r->head_len] = 0;
 		end = strstr(r->head, "\r\n\r\n");
 	}
-	if (strncmp(r->head, "POST " CTFS_RELEASE_PATH " HTTP/1.", 22)) {
+	if (strncmp(r->head, REQUEST_LINE, strlen(REQUEST_LINE))) {
 		dec->status = strncmp(r->head, "POST ", 5) ? 405 : 404;
 		return -EINVAL;
 	}
@@ -195,7 +200,7 @@ static int read_request(struct keyd *d, SSL *ssl, int fd, double deadline, struc
 		dec->status = 411;
 		return -EINVAL;
 	}
-	if (len > d->max_request) {
+	if (len > (c->cert_ok ? d->max_request : UNVERIFIED_MAX_REQUEST)) {
 		dec->status = 413;
 		return -EMSGSIZE;
 	}
@@ -285,7 +290,7 @@ static void serve_tls(struct keyd *d, SSL *ssl, int fd, double deadline, struct 
 {
 	struct request *r = calloc(1, sizeof(*r));
 	struct ctfs_buf answer = { 0 };
-	int rc = r ? read_request(d, ssl, fd, deadline, r, dec) : -ENOMEM;
+	int rc = r ? read_request(d, c, ssl, fd, deadline, r, dec) : -ENOMEM;
 
 	if (rc) {
 		http_refusal(dec, rc);
