@@ -210,7 +210,7 @@ static int by_hand(struct ctfs_keyfetch_cfg *cfg, const char *keyring, bool requ
 			tool_err("%s: %s", path, strerror(errno));
 			return TOOL_FAIL;
 		}
-		id = ctfs_keyfetch_request(cfg, ring, kid, abs, err, sizeof(err));
+		id = ctfs_keyfetch_request(cfg, ring, kid, abs, -1, err, sizeof(err));
 		if (id < 0) {
 			tool_err("%s kid=%s: %s", path, kid, err);
 			return TOOL_FAIL;

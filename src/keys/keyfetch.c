@@ -536,23 +536,23 @@ int ctfs_keyfetch_callout_parse(char *buf, struct ctfs_keyfetch_cfg *cfg, const 
 /* ---- the daemon's side ---------------------------------------------------------------- */
 
 int ctfs_keyfetch_request(const struct ctfs_keyfetch_cfg *cfg, key_serial_t ring,
-			  const char *kid, const char *path, char *err, size_t errlen)
+			  const char *kid, const char *path, int fd, char *err, size_t errlen)
 {
 	char callout[CTFS_KEYFETCH_MAX_CALLOUT], desc[sizeof(CTFS_KEYRING_PREFIX) +
 						      CTFS_RELEASE_MAX_NAME];
 	uint8_t sha[32];
 	key_serial_t id;
-	int fd, rc;
+	int own = -1, rc;
 
 	if (!ctfs_release_name_ok(kid)) {
 		ctfs_seterr(err, errlen, "kid cannot be requested from a key service");
 		return -EINVAL;
 	}
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0)
+	if (fd < 0 && (fd = own = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) < 0)
 		return -errno;
 	rc = ctfs_keyfetch_header_sha(fd, sha);
-	close(fd);
+	if (own >= 0)
+		close(own);
 	if (!rc)
 		rc = ctfs_keyfetch_callout_build(cfg, path, sha, callout, sizeof(callout));
 	if (rc) {

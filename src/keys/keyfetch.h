@@ -65,11 +65,14 @@ int ctfs_keyfetch_header_sha(int fd, uint8_t sha[32]);
 
 /*
  * The daemon's side: ask the kernel for "ctfs:<kid>" with callout info for
- * the file at path, the key linked into ring. Returns the key's serial, or
- * -errno: what request-key's handler rejected the key with (-EACCES,
- * -EKEYREJECTED, -ENOKEY), also while the negative key lasts.
+ * the file at path, the key linked into ring. The header digest is taken
+ * from fd, the file as the caller opened it (-1: open path), so that the
+ * handler, which opens path again, fetches for that file and no other.
+ * Returns the key's serial, or -errno: what request-key's handler rejected
+ * the key with (-EACCES, -EKEYREJECTED, -ENOKEY), also while the negative
+ * key lasts.
  */
 int ctfs_keyfetch_request(const struct ctfs_keyfetch_cfg *cfg, key_serial_t ring,
-			  const char *kid, const char *path, char *err, size_t errlen);
+			  const char *kid, const char *path, int fd, char *err, size_t errlen);
 
 #endif

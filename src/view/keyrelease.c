@@ -109,7 +109,7 @@ int ctfs_vkeys_unlock(struct ctfs_view *v, const char *bpath, struct ctfs_model 
 	    in_ring(v, m->ci->sign_kid) || !absent(in_ring(v, kid)))
 		return rc;
 	snprintf(path, sizeof(path), "%s/%s", v->source, bpath);
-	rc = ctfs_keyfetch_request(v->keyserver, v->ring, kid, path, why, sizeof(why));
+	rc = ctfs_keyfetch_request(v->keyserver, v->ring, kid, path, m->fd, why, sizeof(why));
 	if (rc < 0) {
 		ctfs_seterr(err, errlen, "master key kid=%s from %s: %s", kid, v->keyserver->server,
 			    why);
