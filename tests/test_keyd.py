@@ -457,3 +457,39 @@ def test_releases_per_second(bed, capsys):
         print("\n# ctfs-keyd: %d releases in %.2f s = %.0f releases/s (8 clients, new TLS "
               "connection each; load average %.1f)" % (n, dt, n / dt, os.getloadavg()[0]))
     assert len(k.records()) == n
+
+
+def test_fleet_pki_from_ctfs_tool_keyd(bed, tool, keyring):
+    """`ctfs-tool keyd ca/issue` make a CA, the service's certificate and a
+    machine's, which the service and the client accept as they are."""
+    d = bed.tmp / "toolpki"
+    d.mkdir()
+    tool("keyd", "ca", "--out", d, "--org", "provider")
+
+    class ToolPKI:
+        ca = str(d / "ca.pem")
+
+        def issue(self, name, subj, san):
+            tool("keyd", "issue", "--ca", d, "--cn", name, "--server", "--ip", "127.0.0.1",
+                 "--out", d)
+            return str(d / (name + ".pem")), str(d / (name + ".key"))
+    tool("keyd", "issue", "--ca", d, "--cn", "m9", "--org", "acme", "--dns", "m9.acme.test",
+         "--out", d)
+    m9 = (str(d / "m9.pem"), str(d / "m9.key"))
+    assert os.stat(m9[1]).st_mode & 0o777 == 0o600
+    k = keyd_env.Keyd(binary("ctfs-keyd"), ToolPKI(), bed.models, str(bed.tmp)).start()
+    try:
+        p = tool("key", "fetch", "--server", k.url, "--cert", m9[0], "--key", m9[1], "--ca",
+                 ToolPKI.ca, "--keyring", keyring, bed.model)
+        assert b"added ctfs:kA" in p.stdout
+        (r,) = k.records()
+        assert r["client"]["subject"] == "CN=m9,O=acme"
+        assert r["client"]["issuer"] == "CN=ctfs fleet CA,O=provider"
+        assert r["client"]["sans"] == ["DNS:m9.acme.test"]
+    finally:
+        k.stop()
+    # never overwritten
+    p = tool("keyd", "issue", "--ca", d, "--cn", "m9", "--out", d, check=False)
+    assert p.returncode == 1 and b"File exists" in p.stderr
+    assert tool("keyd", "issue", "--ca", d, "--cn", "x", "--ip", "nope", "--out", d,
+                check=False).returncode == 2

@@ -30,6 +30,7 @@ static const struct tool_cmd *const commands[] = {
 	&tool_cmd_rewrap,
 	&tool_cmd_tgsp,
 	&tool_cmd_policy,
+	&tool_cmd_keyd,
 };
 
 void tool_err(const char *fmt, ...)
