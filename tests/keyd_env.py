@@ -317,7 +317,7 @@ def request_key_conf(tmp_path):
     nonce = "kt%d%d" % (os.getpid(), time.monotonic_ns() % 100000)
     path = "/etc/request-key.d/ctfs-test-%s.conf" % nonce
     with open(path, "w") as f:
-        f.write("create user ctfs:%s-* ctfs1* %s key fetch --request-key %%k %%d %%c\n" % (
+        f.write("create user ctfs:%s-* ctfs1* %s key fetch --request-key %%k %%d %%c %%u %%g\n" % (
             nonce, binary("ctfs-tool")))
     yield nonce
     os.unlink(path)

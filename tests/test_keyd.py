@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import binary
+from conftest import binary, need
 import keyd_env
 from keyd_env import PKI, bed, proc_key_line, request_body, request_key_conf  # noqa: F401
 
@@ -420,6 +420,43 @@ def test_request_key_bad_callout_and_changed_file(bed, tool, keyring, request_ke
                        capture_output=True, text=True)
     assert p.returncode != 0 and "rejected" in p.stderr.lower(), p.stderr
     assert k.records() == []
+
+
+def test_request_key_runs_as_the_requester(bed, tool, request_key_conf):
+    """request-key(8) runs the handler as root; it becomes the requester, so
+    an unprivileged user cannot fetch with a client key only root reads, and
+    can with one it reads (the control)."""
+    import tempfile
+    need(shutil.which("setpriv") is not None, "setpriv (util-linux) missing")
+    kid = request_key_conf + "-u"
+    keys, _ = bed.models.keyset(kid)
+    model, _ = bed.models.model("ru", keys)
+    k = bed.start()
+    pub = tempfile.mkdtemp(prefix="ctfs-keyd-")   # outside the root-only pytest tree
+    try:
+        os.chmod(pub, 0o755)
+        files = {}
+        for name, src, mode in (("model.cryptotensors", model, 0o644),
+                                ("m1.pem", bed.m1[0], 0o644), ("m1.key", bed.m1[1], 0o600),
+                                ("ca.pem", bed.pki.ca, 0o644)):
+            files[name] = os.path.join(pub, name)
+            shutil.copy(src, files[name])
+            os.chmod(files[name], mode)
+        co = callout(k, (files["m1.pem"], files["m1.key"]), files["model.cryptotensors"],
+                     ca=files["ca.pem"])
+        nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "keyctl",
+                  "session", "-", "keyctl", "request2", "user", "ctfs:" + kid, co, "@s"]
+        p = subprocess.run(nobody, capture_output=True, text=True)
+        assert p.returncode != 0, p.stdout
+        assert k.records() == []
+        # control: the same request once nobody may read the key (after the
+        # negative key of the refusal, in that session, is gone with it)
+        os.chmod(files["m1.key"], 0o644)
+        p = subprocess.run(nobody, capture_output=True, text=True)
+        assert p.returncode == 0, p.stderr
+        assert [r["code"] for r in k.records()] == ["released"]
+    finally:
+        shutil.rmtree(pub)
 
 
 def test_concurrent_requests_make_one_service_request(bed, tool, keyring, request_key_conf):

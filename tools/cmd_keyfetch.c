@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,7 +89,27 @@ static int fetch(const struct ctfs_keyfetch_cfg *cfg, const char *path, const ui
 	return rc;
 }
 
-/* request-key(8) mode: argv = KEYID DESCRIPTION CALLOUT. */
+/* request-key(8) runs this as root whoever asked: after taking the
+ * construction's authority, become the requester (the key's uid and gid),
+ * so that the files the callout names (client key, model, audit) are
+ * opened with the requester's rights, never root's: an unprivileged user
+ * cannot borrow the machine's identity through request_key(2). */
+static int become_requester(const char *uid_s, const char *gid_s)
+{
+	char *e1, *e2;
+	unsigned long uid = strtoul(uid_s, &e1, 10), gid = strtoul(gid_s, &e2, 10);
+
+	if (*e1 || *e2 || e1 == uid_s || e2 == gid_s || uid > 0xfffffffe || gid > 0xfffffffe)
+		return -EINVAL;
+	if (getuid() == uid && geteuid() == uid && getgid() == gid && getegid() == gid)
+		return 0;
+	if (setgroups(0, NULL) || setresgid((gid_t)gid, (gid_t)gid, (gid_t)gid) ||
+	    setresuid((uid_t)uid, (uid_t)uid, (uid_t)uid))
+		return -errno;
+	return 0;
+}
+
+/* request-key(8) mode: argv = KEYID DESCRIPTION CALLOUT UID GID. */
 static int from_request_key(char **argv)
 {
 	key_serial_t id = (key_serial_t)atoi(argv[0]);
@@ -104,6 +125,13 @@ static int from_request_key(char **argv)
 	if (id <= 0 || keyctl_assume_authority(id) < 0) {
 		ctfs_err("key fetch: cannot assume authority over key %s: %s", argv[0],
 			 strerror(errno));
+		return TOOL_FAIL;
+	}
+	rc = become_requester(argv[3], argv[4]);
+	if (rc) {
+		ctfs_err("key fetch: cannot become uid %s gid %s: %s", argv[3], argv[4],
+			 strerror(-rc));
+		keyctl_reject(id, CTFS_KEYFETCH_NEG_TTL, EACCES, 0);
 		return TOOL_FAIL;
 	}
 	if (strncmp(argv[1], CTFS_KEYRING_PREFIX, strlen(CTFS_KEYRING_PREFIX)) ||
@@ -141,7 +169,7 @@ static void help(FILE *out)
 	fputs("Usage: ctfs-tool key fetch --server URL --cert FILE --key FILE --ca FILE\n"
 	      "                           [--fleet NAME] [--audit FILE] [--keyring K]\n"
 	      "                           [--timeout SEC] [--request] MODEL\n"
-	      "       ctfs-tool key fetch --request-key KEYID DESCRIPTION CALLOUT\n"
+	      "       ctfs-tool key fetch --request-key KEYID DESCRIPTION CALLOUT UID GID\n"
 	      "\n"
 	      "Ask the key service (ctfs-keyd) for the master key of the CryptoTensors file\n"
 	      "MODEL, presenting the client certificate, and add it to the keyring (@u by\n"
@@ -273,8 +301,9 @@ int tool_key_fetch(int argc, char **argv)
 		}
 	}
 	if (rk)
-		return argc - optind == 3 ? from_request_key(argv + optind)
-			: tool_usage("key fetch", "--request-key takes KEYID DESCRIPTION CALLOUT");
+		return argc - optind == 5 ? from_request_key(argv + optind)
+			: tool_usage("key fetch", "--request-key takes KEYID DESCRIPTION CALLOUT "
+				     "UID GID");
 	if (argc - optind != 1 || !cfg.server || !cfg.cert || !cfg.key || !cfg.ca)
 		return tool_usage("key fetch", "--server, --cert, --key, --ca and one MODEL needed");
 	if (cfg.fleet && !ctfs_release_name_ok(cfg.fleet))
