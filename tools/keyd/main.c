@@ -361,6 +361,22 @@ static int import_keys(struct keyd *d)
 	return rc ? 1 : 0;
 }
 
+/* A reload waits for requests in flight, but new requests wait for it:
+ * glibc's default rwlock prefers readers, and a busy service would never
+ * let SIGHUP's revocations in. */
+static int init_locks(struct keyd *d)
+{
+	pthread_rwlockattr_t a;
+	int rc = pthread_rwlockattr_init(&a);
+
+	if (!rc)
+		rc = pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	if (!rc)
+		rc = pthread_rwlock_init(&d->lock, &a);
+	pthread_rwlockattr_destroy(&a);
+	return rc ? rc : pthread_mutex_init(&d->audit_lock, NULL);
+}
+
 int main(int argc, char **argv)
 {
 	static struct keyd d = { .lifetime = KEYD_DEFAULT_LIFETIME, .max_conn = KEYD_DEFAULT_MAX_CONN,
@@ -381,8 +397,7 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
-	if (ctfs_secmem_init() || pthread_sigmask(SIG_BLOCK, &set, NULL) ||
-	    pthread_rwlock_init(&d.lock, NULL) || pthread_mutex_init(&d.audit_lock, NULL))
+	if (ctfs_secmem_init() || pthread_sigmask(SIG_BLOCK, &set, NULL) || init_locks(&d))
 		return 1;
 	if (load_signers(&d) || keyd_reload(&d) || keyd_audit_open(&d) || tls_setup(&d))
 		return 1;
