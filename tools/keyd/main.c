@@ -63,9 +63,9 @@ static int parse_args(int argc, char **argv, struct keyd *d, bool *debug)
 		{ "import", 1, NULL, 'I' }, { "debug", 0, NULL, 'd' }, { "help", 0, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	unsigned v;
-	int c;
+	int c, li = 0;
 
-	while ((c = getopt_long(argc, argv, "h", o, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", o, &li)) != -1) {
 		switch (c) {
 		case 'l': d->listen = optarg; break;
 		case 'c': d->cert = optarg; break;
@@ -123,7 +123,7 @@ static int parse_args(int argc, char **argv, struct keyd *d, bool *debug)
 	}
 	return 0;
 bad:
-	fprintf(stderr, "ctfs-keyd: bad value for --%s: '%s'\n", argv[optind - 2] + 2, optarg);
+	fprintf(stderr, "ctfs-keyd: bad value for --%s: '%s'\n", o[li].name, optarg);
 	return -EINVAL;
 }
 
