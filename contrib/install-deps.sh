@@ -6,7 +6,7 @@ apt-get update
 apt-get install -y --no-install-recommends \
 	build-essential autoconf automake pkgconf \
 	libfuse3-dev fuse3 libsodium-dev libssl-dev libcjson-dev libkeyutils-dev keyutils zlib1g-dev libpcre2-dev \
-	python3 python3-pytest python3-numpy python3-cryptography python3-torch \
+	clang libclang-rt-dev python3 python3-pytest python3-numpy python3-cryptography python3-torch \
 	gocryptfs gnuplot-nox openssl \
 	libp11-kit-dev softhsm2
 # node and npm run the cross-implementation tests (@noble/post-quantum); a

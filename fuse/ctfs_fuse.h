@@ -7,12 +7,16 @@
 
 #include <fuse.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 
+#include "trust/trust.h"
 #include "view/view.h"
 
 struct ctfs_mount {
 	struct ctfs_view *view;
+	struct ctfs_trust trust;	/* -o trust=, revoked=, rollback_db=, ... */
+	bool trust_on;			/* trust is initialised */
 	size_t readahead;
 	const char *mountpoint;
 	atomic_bool readahead_tuned;

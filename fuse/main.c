@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/capability.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdatomic.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/resource.h>
@@ -35,6 +38,16 @@ struct options {
 	char *tgsp_trust;
 	char *fleet;
 	char *keyserver, *client_cert, *client_key, *keyserver_ca, *key_audit;
+	char *unbound_keys;
+	char *trust;
+	char *crl;
+	char *revoked;
+	char *rollback_db;
+	int require_digests;
+	char *policy;
+	char *policy_data;
+	char *audit;
+	char *audit_fail;
 	int help;
 	int version;
 };
@@ -52,6 +65,16 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("client_key=%s", client_key),
 	OPT("keyserver_ca=%s", keyserver_ca),
 	OPT("key_audit=%s", key_audit),
+	OPT("unbound_keys=%s", unbound_keys),
+	OPT("trust=%s", trust),
+	OPT("crl=%s", crl),
+	OPT("revoked=%s", revoked),
+	OPT("rollback_db=%s", rollback_db),
+	OPT("require_digests", require_digests),
+	OPT("policy=%s", policy),
+	OPT("policy_data=%s", policy_data),
+	OPT("audit=%s", audit),
+	OPT("audit_fail=%s", audit_fail),
 	OPT("-h", help),
 	OPT("--help", help),
 	OPT("-V", version),
@@ -83,8 +106,26 @@ static void usage(const char *prog)
 	       "    -o client_cert=FILE,client_key=FILE,keyserver_ca=FILE  the machine's\n"
 	       "                           certificate and key, and the service's CA\n"
 	       "    -o key_audit=FILE      JSON-lines record of this machine's key fetches\n"
+	       "    -o unbound_keys=refuse|warn  master keys without a ctfs_signers list:\n"
+	       "                           refused (default) or, during a migration, accepted\n"
+	       "                           with a warning for any trusted signer\n"
+	       "    -o trust=FILE|DIR      CA certificates (and CRLs) that signer chains (x5c)\n"
+	       "                           must validate to; then no per-signer key is needed\n"
+	       "    -o crl=require         refuse chains whose CAs have no current CRL\n"
+	       "    -o revoked=FILE        local revocation list (kids, thumbprints, serials,\n"
+	       "                           header digests), reloaded on SIGHUP\n"
+	       "    -o rollback_db=FILE    refuse versions (ctfs.version) of a model below the\n"
+	       "                           highest served here (store shared by mounts)\n"
+	       "    -o require_digests     refuse files with plaintext tensors but no signed\n"
+	       "                           per-chunk digests (ctfs.plain_sha256)\n"
+	       "    -o policy=FILE         the operator's Rego policy: data.model.allow must be\n"
+	       "                           true as well as the file's own local policy\n"
+	       "    -o policy_data=FILE    JSON given to policies as data\n"
+	       "    -o audit=FILE          append a JSON line per access decision (mode 0600)\n"
+	       "    -o audit_fail=deny|allow  when the audit file cannot be written (deny)\n"
 	       "    -o allow_other,uid=N,gid=N,umask=M   as for other FUSE file systems\n"
-	       "    -f                     stay in the foreground, log to stderr\n\n",
+	       "    -f                     stay in the foreground, log to stderr\n"
+	       "    -h, --help / -V, --version   this text / the version\n\n",
 	       prog, DEFAULT_CACHE, DEFAULT_READAHEAD, CTFS_VIEW_HEADER_CACHE_DEFAULT >> 20);
 }
 
@@ -174,6 +215,29 @@ static size_t fit_memlock(size_t cache)
 	return fit;
 }
 
+static int setup_trust(struct ctfs_mount *mt, const struct options *o)
+{
+	struct ctfs_trust_opts t = {
+		.trust = o->trust, .revoked = o->revoked, .rollback_db = o->rollback_db,
+		.require_digests = o->require_digests,
+	};
+	char err[512] = "";
+	int rc;
+
+	if (o->crl && strcmp(o->crl, "require")) {
+		fprintf(stderr, "ctfs: crl takes only 'require'\n");
+		return -EINVAL;
+	}
+	t.crl_require = o->crl != NULL;
+	rc = ctfs_trust_init(&mt->trust, &t, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "ctfs: %s\n", err);
+		return rc;
+	}
+	mt->trust_on = true;
+	return 0;
+}
+
 static int setup(struct ctfs_mount *mt, const struct options *o)
 {
 	struct ctfs_view_opts vo = {
@@ -200,6 +264,24 @@ static int setup(struct ctfs_mount *mt, const struct options *o)
 			o->keyring ? o->keyring : "@u", strerror(-rc));
 		return rc;
 	}
+	rc = setup_trust(mt, o);
+	if (rc)
+		return rc;
+	if (o->unbound_keys && !strcmp(o->unbound_keys, "warn")) {
+		vo.unbound = CTFS_UNBOUND_WARN;
+	} else if (o->unbound_keys && strcmp(o->unbound_keys, "refuse")) {
+		fprintf(stderr, "ctfs: unbound_keys is 'refuse' or 'warn'\n");
+		return -EINVAL;
+	}
+	vo.trust = mt->trust_on ? &mt->trust : NULL;
+	vo.site_policy = o->policy;
+	vo.policy_data = o->policy_data;
+	vo.audit = o->audit;
+	if (o->audit_fail && strcmp(o->audit_fail, "deny") && strcmp(o->audit_fail, "allow")) {
+		fprintf(stderr, "ctfs: audit_fail is 'deny' or 'allow'\n");
+		return -EINVAL;
+	}
+	vo.audit_fail_allow = o->audit_fail && !strcmp(o->audit_fail, "allow");
 	if (o->keyserver)
 		vo.keyserver = &kf;
 	vo.cache_size = fit_memlock(vo.cache_size);
@@ -220,6 +302,87 @@ static int add_fsname(struct fuse_args *args, const char *source)
 	return fuse_opt_add_arg(args, opt);
 }
 
+/* The view first: it refers to the trust state. */
+static void teardown(struct ctfs_mount *mt)
+{
+	ctfs_view_free(mt->view);
+	if (mt->trust_on)
+		ctfs_trust_destroy(&mt->trust);
+}
+
+/* With a revocation list, SIGHUP reloads it instead of ending the mount, as
+ * daemons do with their configuration: the handler only posts a semaphore
+ * (async-signal-safe); a thread reloads and logs, so the new list is in
+ * force from the log line on (and at the latest at the next open). */
+static struct ctfs_trust *hup_trust;
+static sem_t hup_sem;
+static pthread_t hup_thread;
+static atomic_bool hup_stop;
+static bool hup_started;
+
+static void on_hup(int sig)
+{
+	(void)sig;
+	ctfs_trust_request_reload(hup_trust);
+	sem_post(&hup_sem);
+}
+
+static void *hup_main(void *arg)
+{
+	char err[512];
+	int rc;
+
+	(void)arg;
+	while (!atomic_load(&hup_stop)) {
+		if (sem_wait(&hup_sem))
+			continue;
+		if (atomic_load(&hup_stop))
+			break;
+		rc = ctfs_trust_maybe_reload(hup_trust, err, sizeof(err));
+		if (rc < 0)
+			ctfs_err("revocation list %s not reloaded, the previous one stays: %s",
+				 hup_trust->revoked.path, err);
+		else if (rc > 0)
+			ctfs_info("revocation list %s reloaded", hup_trust->revoked.path);
+	}
+	return NULL;
+}
+
+static int hup_reloads(struct ctfs_mount *mt)
+{
+	struct sigaction sa = { .sa_handler = on_hup };
+	sigset_t all, old;
+	int rc;
+
+	if (!mt->trust_on || !mt->trust.revoked.path)
+		return 0;
+	hup_trust = &mt->trust;
+	if (sem_init(&hup_sem, 0, 0))
+		return -1;
+	/* the reloader takes no signals: they go to the FUSE threads */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	rc = pthread_create(&hup_thread, NULL, hup_main, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc)
+		return -1;
+	hup_started = true;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	return sigaction(SIGHUP, &sa, NULL);
+}
+
+static void hup_end(void)
+{
+	if (!hup_started)
+		return;
+	signal(SIGHUP, SIG_IGN);
+	atomic_store(&hup_stop, true);
+	sem_post(&hup_sem);
+	pthread_join(hup_thread, NULL);
+	sem_destroy(&hup_sem);
+	hup_started = false;
+}
 
 static int run(struct fuse_args *args, struct ctfs_mount *mt)
 {
@@ -237,7 +400,8 @@ static int run(struct fuse_args *args, struct ctfs_mount *mt)
 	if (!f || fuse_mount(f, co.mountpoint))
 		goto out;
 	mt->mountpoint = co.mountpoint;
-	if (fuse_daemonize(co.foreground) || fuse_set_signal_handlers(fuse_get_session(f)))
+	if (fuse_daemonize(co.foreground) || fuse_set_signal_handlers(fuse_get_session(f)) ||
+	    hup_reloads(mt))
 		goto unmount;
 	ctfs_info("mounted %s on %s", ctfs_view_source(mt->view), co.mountpoint);
 	lc = fuse_loop_cfg_create();
@@ -248,11 +412,14 @@ static int run(struct fuse_args *args, struct ctfs_mount *mt)
 	rc = co.singlethread ? fuse_loop(f) : fuse_loop_mt(f, lc);
 	/* libfuse reports the signal that ended the loop: a requested stop */
 	rc = rc == 0 || rc == SIGTERM || rc == SIGINT || rc == SIGHUP ? 0 : 1;
+	ctfs_log_flush(); /* counts of lines suppressed by the rate limit */
 	ctfs_info("unmounting %s", co.mountpoint);
 	fuse_loop_cfg_destroy(lc);
 signals:
 	fuse_remove_signal_handlers(fuse_get_session(f));
+	hup_end();
 unmount:
+	hup_end();
 	fuse_unmount(f);
 out:
 	if (f)
@@ -285,11 +452,11 @@ int main(int argc, char *argv[])
 	if (fuse_opt_add_arg(&args, "-oro,default_permissions,subtype=ctfs") ||
 	    ctfs_secmem_init() || setup(&mt, &o) ||
 	    add_fsname(&args, ctfs_view_source(mt.view))) {
-		ctfs_view_free(mt.view);
+		teardown(&mt);
 		return 1;
 	}
 	rc = run(&args, &mt);
-	ctfs_view_free(mt.view);
+	teardown(&mt);
 	fuse_opt_free_args(&args);
 	free(o.source);
 	free(o.keyring);
@@ -303,5 +470,14 @@ int main(int argc, char *argv[])
 	free(o.client_key);
 	free(o.keyserver_ca);
 	free(o.key_audit);
+	free(o.unbound_keys);
+	free(o.trust);
+	free(o.crl);
+	free(o.revoked);
+	free(o.rollback_db);
+	free(o.policy);
+	free(o.policy_data);
+	free(o.audit);
+	free(o.audit_fail);
 	return rc;
 }

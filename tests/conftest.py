@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import sys
 import time
 
@@ -20,6 +21,20 @@ VECTORS = os.environ.get("CTFS_VECTORS", os.path.join(REPO, "tests", "vectors"))
 IN_CI = bool(os.environ.get("CI"))
 
 sys.path.insert(0, HERE)
+
+import ctfs_seed  # noqa: E402 (needs HERE on the path)
+
+
+def _seed_line():
+    return "ctfs seed: %d (replay with CTFS_SEED=%d)" % (ctfs_seed.SEED, ctfs_seed.SEED)
+
+
+def pytest_report_header(config):
+    return _seed_line()
+
+
+def pytest_terminal_summary(terminalreporter):
+    terminalreporter.write_line(_seed_line())   # also under -q
 
 
 def need(cond, why):
@@ -68,6 +83,16 @@ def keyring():
     yield serial
     subprocess.run(["keyctl", "clear", serial], capture_output=True)
     subprocess.run(["keyctl", "unlink", serial, "@s"], capture_output=True)
+
+
+@pytest.fixture
+def public_dir():
+    """A directory other users can reach (pytest's tmp_path is 0700)."""
+    d = tempfile.mkdtemp(prefix="ctfs-test-", dir="/tmp")
+    os.chmod(d, 0o755)
+    yield d
+    unmount(os.path.join(d, "mnt"))
+    shutil.rmtree(d, ignore_errors=True)
 
 
 class Mount:

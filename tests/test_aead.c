@@ -168,13 +168,13 @@ static void test_libsodium_agreement(void)
 	int bad_chacha = 0, bad_aes = 0;
 
 	for (int i = 0; i < 50; i++) {
-		size_t len = randombytes_uniform(sizeof(msg) + 1);
-		size_t alen = randombytes_uniform(sizeof(aad) + 1);
+		size_t len = (uint32_t)tap_below(sizeof(msg) + 1);
+		size_t alen = (uint32_t)tap_below(sizeof(aad) + 1);
 
-		randombytes_buf(key, sizeof(key));
-		randombytes_buf(nonce, sizeof(nonce));
-		randombytes_buf(aad, sizeof(aad));
-		randombytes_buf(msg, sizeof(msg));
+		tap_fill(key, sizeof(key));
+		tap_fill(nonce, sizeof(nonce));
+		tap_fill(aad, sizeof(aad));
+		tap_fill(msg, sizeof(msg));
 		if (ctfs_aead_seal(CTFS_ALG_CHACHA20POLY1305, key, nonce, aad, alen, msg, len,
 				   ours, tag) ||
 		    crypto_aead_chacha20poly1305_ietf_encrypt(theirs, &tlen, msg, len, aad, alen,
@@ -213,9 +213,9 @@ static int make_sealed(struct sealed *s, enum ctfs_alg alg, size_t len)
 	s->ct = malloc(len + 1);
 	if (!s->pt || !s->ct)
 		return -ENOMEM;
-	randombytes_buf(s->key, sizeof(s->key));
-	randombytes_buf(s->nonce, sizeof(s->nonce));
-	randombytes_buf(s->pt, len);
+	tap_fill(s->key, sizeof(s->key));
+	tap_fill(s->nonce, sizeof(s->nonce));
+	tap_fill(s->pt, len);
 	return ctfs_aead_seal(alg, s->key, s->nonce, NULL, 0, s->pt, len, s->ct, s->tag);
 }
 
@@ -236,8 +236,8 @@ static int stream_open(const struct sealed *s, const uint8_t *tag, uint8_t *out,
 	if (rc)
 		return rc;
 	while (!rc && off < s->len) {
-		size_t k = 1 + randombytes_uniform(200000);
-		bool discard = sometimes_discard && randombytes_uniform(3) == 0;
+		size_t k = 1 + (uint32_t)tap_below(200000);
+		bool discard = sometimes_discard && (uint32_t)tap_below(3) == 0;
 
 		if (k > s->len - off)
 			k = s->len - off;
@@ -298,6 +298,53 @@ out:
 	free_sealed(&s);
 }
 
+/* The sealing stream, fed in uneven pieces, gives the one-shot ciphertext
+ * and tag; the same sealer, re-keyed, seals a second message. */
+static int sealer_run(struct ctfs_aead_sealer *sl, const struct sealed *s, uint8_t *out,
+		      uint8_t *tag)
+{
+	static const size_t pieces[] = { 1, 4095, 65536, 3, 1 << 20 };
+	size_t off = 0;
+	int rc = ctfs_aead_sealer_begin(sl, s->key, s->nonce);
+
+	for (size_t i = 0; !rc && off < s->len; i = (i + 1) % CTFS_ARRAY_LEN(pieces)) {
+		size_t n = s->len - off < pieces[i] ? s->len - off : pieces[i];
+
+		memcpy(out + off, s->pt + off, n);
+		rc = ctfs_aead_sealer_update(sl, out + off, n, out + off); /* in place */
+		off += n;
+	}
+	return rc ? rc : ctfs_aead_sealer_end(sl, tag);
+}
+
+static void test_sealer(enum ctfs_alg alg)
+{
+	const char *name = ctfs_alg_name(alg);
+	struct sealed a = { 0 }, b = { 0 };
+	struct ctfs_aead_sealer *sl = NULL;
+	uint8_t *out = NULL, tag[16];
+	int rc;
+
+	rc = make_sealed(&a, alg, 1000003);
+	if (!rc)
+		rc = make_sealed(&b, alg, 777);
+	out = malloc(1000003);
+	if (!tap_ok(!rc && out && !ctfs_aead_sealer_new(&sl, alg), "%s: sealer set up", name))
+		goto out;
+	tap_ok(!sealer_run(sl, &a, out, tag) && !memcmp(out, a.ct, a.len) &&
+	       !memcmp(tag, a.tag, 16), "%s: streaming seal in pieces equals one-shot seal", name);
+	tap_ok(!sealer_run(sl, &b, out, tag) && !memcmp(out, b.ct, b.len) &&
+	       !memcmp(tag, b.tag, 16), "%s: the sealer re-keyed seals a second message", name);
+	tap_ok(ctfs_aead_sealer_update(sl, out, 1, out) == -EINVAL &&
+	       ctfs_aead_sealer_end(sl, tag) == -EINVAL,
+	       "%s: update and end after end are refused", name);
+out:
+	ctfs_aead_sealer_free(sl);
+	free(out);
+	free_sealed(&a);
+	free_sealed(&b);
+}
+
 static void test_empty_stream(enum ctfs_alg alg)
 {
 	struct sealed s = { 0 };
@@ -338,8 +385,8 @@ static void test_keystream(enum ctfs_alg alg)
 			off = edges[i][0];
 			len = edges[i][1];
 		} else {
-			off = randombytes_uniform(300000);
-			len = randombytes_uniform((uint32_t)(300000 - off + 1));
+			off = (uint32_t)tap_below(300000);
+			len = (uint32_t)tap_below((uint32_t)(300000 - off + 1));
 			if (i % 2)
 				len %= 300;
 		}
@@ -375,8 +422,8 @@ static void test_chacha_counter(void)
 	uint64_t off = (uint64_t)0x12345678 * 64 + 17;
 	uint32_t ic = (uint32_t)(1 + off / 64);
 
-	randombytes_buf(key, sizeof(key));
-	randombytes_buf(nonce, sizeof(nonce));
+	tap_fill(key, sizeof(key));
+	tap_fill(nonce, sizeof(nonce));
 	crypto_stream_chacha20_ietf_xor_ic(b, zero, sizeof(zero), nonce, ic, key);
 	tap_ok(!ctfs_aead_keystream_xor(CTFS_ALG_CHACHA20POLY1305, key, nonce, off, zero,
 					sizeof(a) - 17, a) &&
@@ -443,8 +490,8 @@ static void test_large(void)
 	buf = calloc(1, len);
 	if (!tap_ok(buf != NULL, "allocate a %zu-byte message", len))
 		return;
-	randombytes_buf(key, sizeof(key));
-	randombytes_buf(nonce, sizeof(nonce));
+	tap_fill(key, sizeof(key));
+	tap_fill(nonce, sizeof(nonce));
 	for (size_t i = 0; i < CTFS_ARRAY_LEN(all_algs); i++) {
 		enum ctfs_alg alg = all_algs[i];
 		bool ok = !ctfs_aead_seal(alg, key, nonce, NULL, 0, buf, len, buf, tag);
@@ -464,6 +511,7 @@ int main(void)
 {
 	if (ctfs_secmem_init())
 		tap_skip_all("libsodium does not initialise");
+	tap_seed();
 	test_names();
 	wycheproof_aead("wycheproof/aes_gcm_test.json", false);
 	wycheproof_aead("wycheproof/chacha20_poly1305_test.json", true);
@@ -471,6 +519,7 @@ int main(void)
 	for (size_t i = 0; i < CTFS_ARRAY_LEN(all_algs); i++) {
 		test_stream(all_algs[i]);
 		test_empty_stream(all_algs[i]);
+		test_sealer(all_algs[i]);
 		test_keystream(all_algs[i]);
 	}
 	test_chacha_counter();

@@ -330,7 +330,7 @@ static void export(void)
 	ctfs_keyprov_jwks(&kp, keys, n);
 	rc = ctfs_model_load(AT_FDCWD, src, src, &m, err, sizeof(err));
 	if (!rc)
-		rc = ctfs_model_unlock(m, &kp, err, sizeof(err));
+		rc = ctfs_model_unlock(m, &kp, NULL, err, sizeof(err));
 	if (!rc)
 		rc = ctfs_model_export(m, dst, 0600, &c, err, sizeof(err));
 	tap_ok(rc == 0 && stat(dst, &st) == 0 && (uint64_t)st.st_size == m->view_size &&

@@ -111,12 +111,12 @@ static void test_ed25519_openssl(void)
 
 	for (int i = 0; i < 20; i++) {
 		uint8_t seed[32], pub[32], sig[64], sig2[64], msg[300];
-		size_t mlen = randombytes_uniform(sizeof(msg)), siglen = sizeof(sig2);
+		size_t mlen = (uint32_t)tap_below(sizeof(msg)), siglen = sizeof(sig2);
 		EVP_PKEY *pk;
 		EVP_MD_CTX *md = EVP_MD_CTX_new();
 
-		randombytes_buf(seed, sizeof(seed));
-		randombytes_buf(msg, sizeof(msg));
+		tap_fill(seed, sizeof(seed));
+		tap_fill(msg, sizeof(msg));
 		pk = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, 32);
 		if (!pk || !md || ctfs_ed25519_pub_from_seed(pub, seed) ||
 		    ctfs_ed25519_sign(sig, msg, mlen, seed) ||
@@ -196,8 +196,8 @@ static void test_x25519_pub(void)
 	       !ctfs_x25519_pub(pub, priv) && !memcmp(pub, want, 32),
 	       "x25519_pub: RFC 7748 Alice's public key");
 	for (int i = 0; i < 20; i++) {
-		randombytes_buf(priv, 32);
-		randombytes_buf(b, 32);
+		tap_fill(priv, 32);
+		tap_fill(b, 32);
 		if (ctfs_x25519_pub(pub, priv) || ctfs_x25519(s1, priv, base) || memcmp(pub, s1, 32) ||
 		    ctfs_x25519_pub(bpub, b) || ctfs_x25519(s1, priv, bpub) ||
 		    ctfs_x25519(s2, b, pub) || memcmp(s1, s2, 32))
@@ -207,6 +207,30 @@ static void test_x25519_pub(void)
 }
 
 /* ---- SHA-256 --------------------------------------------------------------- */
+
+/* The streaming interface, fed in pieces of every size from 1 to 64, gives
+ * the one-shot digest; a second final is refused. */
+static void test_sha256_stream(const uint8_t *buf, size_t len)
+{
+	uint8_t got[32], want[32];
+	int bad = 0, rc = 0;
+
+	ctfs_sha256(want, buf, len);
+	for (size_t piece = 1; piece <= 64 && !rc; piece++) {
+		struct ctfs_sha256_ctx *c;
+
+		rc = ctfs_sha256_new(&c);
+		for (size_t off = 0; !rc && off < len; off += piece)
+			rc = ctfs_sha256_update(c, buf + off, len - off < piece ? len - off : piece);
+		if (!rc)
+			rc = ctfs_sha256_final(c, got);
+		bad += !rc && memcmp(got, want, 32) != 0;
+		if (!rc && piece == 64)
+			rc = ctfs_sha256_final(c, got) == -EIO ? 0 : -1;
+		ctfs_sha256_free(c);
+	}
+	tap_ok(!rc && !bad, "streaming sha256 in pieces of 1..64 bytes equals one-shot; one final");
+}
 
 static void test_sha256(void)
 {
@@ -226,19 +250,21 @@ static void test_sha256(void)
 		tap_ok(!vec_unhex_to(want, 32, kat[i].hex) && !memcmp(got, want, 32),
 		       "sha256(\"%s\") known answer", kat[i].in);
 	}
-	randombytes_buf(buf, sizeof(buf));
+	tap_fill(buf, sizeof(buf));
 	for (size_t len = 0; len < sizeof(buf); len += 1 + len / 3) {
 		ctfs_sha256(got, buf, len);
 		crypto_hash_sha256(want, buf, len);
 		bad += memcmp(got, want, 32) != 0;
 	}
 	tap_ok(!bad, "sha256 agrees with libsodium on lengths 0..5000");
+	test_sha256_stream(buf, sizeof(buf));
 }
 
 int main(void)
 {
 	if (ctfs_secmem_init())
 		tap_skip_all("libsodium does not initialise");
+	tap_seed();
 	wycheproof_ed25519();
 	test_ed25519_rfc8032();
 	test_ed25519_openssl();

@@ -4,9 +4,7 @@ mount: the daemon runs as root with allow_other, the attacker is nobody
 deterministic versions of the races (a swap between lookup and open) are in
 tests/test_view.c; here each race also runs for real, for a bounded time."""
 import os
-import shutil
 import subprocess
-import tempfile
 import time
 
 import pytest
@@ -47,16 +45,6 @@ while time.monotonic() < end:
         seen.add(("error", e.errno))
 print(repr(sorted(seen, key=repr)))
 """
-
-
-@pytest.fixture
-def public_dir():
-    """A directory nobody can reach (pytest's tmp_path is 0700)."""
-    d = tempfile.mkdtemp(prefix="ctfs-test-", dir="/tmp")
-    os.chmod(d, 0o755)
-    yield d
-    unmount(os.path.join(d, "mnt"))
-    shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture
@@ -145,12 +133,14 @@ def test_package_swapped_for_symlink(attack_setup):
 
 def test_fifo_swapped_in_does_not_hang_the_mount(attack_setup, as_nobody):
     """Finding 3: a FIFO swapped with a model file while it is opened must not
-    block the daemon: stat of other files keeps answering, and so does the
-    file once the race is over."""
+    block the daemon: stat keeps answering during the race, and other files
+    read after it."""
     src, mnt, _ = attack_setup
     d = os.path.join(src, "pub", "d")
     os.mkfifo(os.path.join(d, "fifo"))
     os.chown(os.path.join(d, "fifo"), NOBODY, NOBODY)
+    with open(os.path.join(d, "other"), "wb") as f:
+        f.write(b"other\n")
     swapper = as_nobody(SWAPPER, os.path.join(d, "file"), os.path.join(d, "fifo"),
                         str(RACE_SECONDS))
     reader = as_nobody(READER, os.path.join(mnt, "pub", "d", "file"), str(RACE_SECONDS))
@@ -165,9 +155,7 @@ def test_fifo_swapped_in_does_not_hang_the_mount(attack_setup, as_nobody):
     swaps, _ = swapper.communicate(timeout=RACE_SECONDS + 60)
     print("swaps: %s, slowest stat during the race: %.3f s" % (swaps.strip(), worst))
     assert worst < 2.0
-    # after an even number of swaps file is the file again; else swap back
-    if not os.path.isfile(os.path.join(d, "file")):
-        os.rename(os.path.join(d, "file"), os.path.join(d, "tmp"))
-        os.rename(os.path.join(d, "fifo"), os.path.join(d, "file"))
-    with open(os.path.join(mnt, "pub", "d", "file"), "rb") as f:
-        assert f.read() == b"public\n"
+    # the daemon still serves files (the raced name itself may stay an
+    # EIO "bad inode" in the kernel for a while: it saw one inode change type)
+    with open(os.path.join(mnt, "pub", "d", "other"), "rb") as f:
+        assert f.read() == b"other\n"

@@ -85,7 +85,7 @@ static void test_b64_roundtrip(void)
 		struct ctfs_buf b = { 0 };
 		size_t n = sizeof(out);
 
-		randombytes_buf(in, len);
+		tap_fill(in, len);
 		if (ctfs_b64_encode(in, len, &b) || b.len != ctfs_b64_encoded_len(len) ||
 		    ctfs_b64_decoded_max(b.len) < len ||
 		    ctfs_b64_decode((const char *)b.data, b.len, out, &n) || n != len ||
@@ -379,6 +379,7 @@ int main(void)
 {
 	if (ctfs_secmem_init())
 		tap_skip_all("libsodium does not initialise");
+	tap_seed();
 	test_b64_known();
 	test_b64_garbage();
 	test_b64_roundtrip();

@@ -530,3 +530,22 @@ def test_fleet_pki_from_ctfs_tool_keyd(bed, tool, keyring):
     assert p.returncode == 1 and b"File exists" in p.stderr
     assert tool("keyd", "issue", "--ca", d, "--cn", "x", "--ip", "nope", "--out", d,
                 check=False).returncode == 2
+
+
+def test_custody_key_bound_to_another_signer_is_not_released(bed, tool, keyring):
+    """Step 4 of CONTROL-PLANE.md at the service: a master key whose
+    ctfs_signers does not name the header's signer is not released; one
+    without a list is bound to --signers, and the released JWK says so."""
+    keys_x, _ = bed.models.keyset("kX", custody=False)
+    tool("key", "add", "--keyring", keyring, keys_x)
+    serial = key_serial(keyring, "kX")
+    bound_x = json.loads(subprocess.run(["keyctl", "pipe", serial], capture_output=True,
+                                        check=True).stdout)
+    assert bound_x["ctfs_signers"]
+    subprocess.run(["keyctl", "clear", keyring], check=True)
+    k = bed.start()
+    st, ans = k.post(*bed.m1, request_body(bed.model, "kA"))
+    assert st == 200 and ans["jwk"]["ctfs_signers"], ans["jwk"].keys()
+    bed.models.put_custody("kA", dict(bed.enc, ctfs_signers=bound_x["ctfs_signers"]))
+    st, ans = k.post(*bed.m1, request_body(bed.model, "kA"))
+    assert (st, ans["error"]) == (409, "key_mismatch") and "signer" in ans["reason"], ans

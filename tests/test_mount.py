@@ -6,11 +6,12 @@ import errno
 import hashlib
 import json
 import os
-import random
 import shutil
 import threading
 
 import pytest
+
+import ctfs_seed
 
 import ct_forge
 import st_load
@@ -117,7 +118,7 @@ def test_view_is_valid_safetensors(source, tool, keyring, vectors, mount):
 def test_random_reads_match_sequential(source, tool, keyring, vectors, mount):
     add_keys(tool, keyring, vectors)
     m = mount(source, keyring)
-    rnd = random.Random(1234)
+    rnd = ctfs_seed.rng("random_reads")
     for name in KEYS:
         path = m.file(view_name(name))
         whole = read_all(path)
@@ -139,7 +140,7 @@ def test_concurrent_readers(source, tool, keyring, vectors, mount):
     errors = []
 
     def reader(seed):
-        rnd = random.Random(seed)
+        rnd = ctfs_seed.rng("concurrent_reader_%d" % seed)
         fd = os.open(path, os.O_RDONLY)
         try:
             for _ in range(100):

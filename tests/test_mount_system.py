@@ -5,7 +5,6 @@ import os
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 
 import pytest
@@ -22,16 +21,6 @@ def model_dir(tmp_path, vectors):
     shutil.copy(os.path.join(vectors, "cryptotensors", "v2-aes256-partial.safetensors"), src)
     (src / "config.json").write_text("{}\n")
     return src
-
-
-@pytest.fixture
-def public_dir():
-    """A directory other users can reach (pytest's tmp_path is 0700)."""
-    d = tempfile.mkdtemp(prefix="ctfs-test-", dir="/tmp")
-    os.chmod(d, 0o755)
-    yield d
-    unmount(os.path.join(d, "mnt"))
-    shutil.rmtree(d, ignore_errors=True)
 
 
 def installed():

@@ -9,11 +9,12 @@ except under CI (env CI set), where they fail."""
 
 import json
 import os
-import secrets
 import shutil
 import subprocess
 
 import pytest
+
+import ctfs_seed
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BUILD = os.environ.get("CTFS_BUILDDIR", os.path.dirname(HERE))
@@ -168,7 +169,7 @@ def our_verify(pq_tool):
 
 
 def rand(n):
-    return secrets.token_hex(n)
+    return ctfs_seed.randbytes(n).hex()
 
 
 def test_our_keys_noble_encapsulates(ours, noble):

@@ -13,6 +13,7 @@
 #include "keys/jwk.h"
 #include "keys/keyprov.h"
 #include "keys/keyring.h"
+#include "trust/binding.h"
 #include <keyutils.h>
 #include "tap.h"
 
@@ -32,8 +33,8 @@ static void *unlock_twice(void *arg)
 	struct job *j = arg;
 	char err[256];
 
-	j->rc[0] = ctfs_model_unlock(j->m, &j->kp, err, sizeof(err));
-	j->rc[1] = ctfs_model_unlock(j->m, &j->kp, err, sizeof(err)); /* the re-check */
+	j->rc[0] = ctfs_model_unlock(j->m, &j->kp, NULL, err, sizeof(err));
+	j->rc[1] = ctfs_model_unlock(j->m, &j->kp, NULL, err, sizeof(err)); /* the re-check */
 	return NULL;
 }
 
@@ -83,6 +84,10 @@ static void with_keyring(struct job *j, const struct ctfs_jwk *keys, size_t n, c
 	for (size_t i = 0; i < n; i++) {
 		struct ctfs_buf json = { 0 };
 		char desc[300];
+
+		/* as ctfs-tool key add stores it: bound to the set's signer */
+		if (keys[i].kty == CTFS_KTY_OCT && ctfs_binding_from_set((struct ctfs_jwk *)&keys[i], keys, n))
+			exit(2);
 
 		snprintf(desc, sizeof(desc), "ctfs:%s", keys[i].kid);
 		if (ctfs_jwk_to_json(&keys[i], true, &json) ||

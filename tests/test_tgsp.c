@@ -25,6 +25,8 @@
 #include "tap.h"
 #include "archive/tar_index.h"
 #include "archive/tar_writer.h"
+#include "tgsp/build.h"
+#include "tgsp/payload.h"
 #include "tgsp/tgsp.h"
 #include "util.h"
 
@@ -388,6 +390,70 @@ static void mk_badsize(struct arch *a)
 	put_end(a);
 }
 
+/* Bounds (issue 9, finding 7) */
+static void mk_long_trailer(struct arch *a)
+{
+	static uint8_t z[CTFS_TAR_MAX_TRAILER];
+
+	put_member(a, "f", '0', "x", 1, NULL, NULL);
+	put_end(a);
+	put(a, z, sizeof(z));
+}
+
+static void mk_long_gnu_link(struct arch *a)
+{
+	static char t[CTFS_TAR_MAX_PATH + 2];
+
+	memset(t, 'a', sizeof(t) - 1);
+	put_member(a, "././@LongLink", 'K', t, strlen(t), NULL, "ustar  \0");
+	put_member(a, "l", '2', NULL, 0, "x", "ustar  \0");
+	put_end(a);
+}
+
+static void mk_long_pax_link(struct arch *a)
+{
+	static char rec[8192];
+	int n = CTFS_TAR_MAX_PATH + 1, len = n + 10 + 5; /* "LLLL linkpath=" + value + "\n" */
+
+	snprintf(rec, sizeof(rec), "%d linkpath=%0*d\n", len, n, 0);
+	put_member(a, "././@PaxHeader", 'x', rec, strlen(rec), NULL, NULL);
+	put_member(a, "l", '2', NULL, 0, "x", NULL);
+	put_end(a);
+}
+
+static void mk_dir_with_data(struct arch *a)
+{
+	static uint8_t d[CTFS_TAR_MAX_AUX + 1];
+
+	put_member(a, "d", '5', d, sizeof(d), NULL, NULL);
+	put_end(a);
+}
+
+static void test_tar_bounds(void)
+{
+	struct arch a = { 0 };
+	struct ctfs_tar_index *ix = NULL;
+	static uint8_t z[CTFS_TAR_MAX_TRAILER - 1024];
+	char err[256] = "";
+	int rc;
+
+	expect_refusal("more than 64 KiB after the end marker", mk_long_trailer,
+		       "more than 64 KiB after the end-of-archive marker");
+	expect_refusal("a GNU link target over 4095 bytes", mk_long_gnu_link, "over 4095 bytes");
+	expect_refusal("a pax link target over 4095 bytes", mk_long_pax_link,
+		       "pax path or link target over 4095 bytes");
+	expect_refusal("a directory carrying 1 MiB of data", mk_dir_with_data,
+		       "not a regular file carries over 1 MiB");
+	/* the end marker and zeros up to the bound, as tar's records pad it */
+	put_member(&a, "f", '0', "x", 1, NULL, NULL);
+	put_end(&a);
+	put(&a, z, sizeof(z));
+	rc = parse(&a, 4096, &ix, err, sizeof(err));
+	tap_ok(rc == 0, "tar: 64 KiB of zeros from the end marker on are accepted (%s)", err);
+	ctfs_tar_index_free(ix);
+	free(a.d);
+}
+
 static void test_tar_refusals(void)
 {
 	expect_refusal("a bad checksum", mk_badsum, "checksum");
@@ -520,14 +586,14 @@ static uint8_t *mixed(size_t n)
 	uint8_t *d = malloc(n);
 
 	for (size_t o = 0; o < n;) {
-		size_t k = 1 + (size_t)randombytes_uniform(300000);
+		size_t k = 1 + (size_t)tap_below(300000);
 
 		if (k > n - o)
 			k = n - o;
-		if (randombytes_uniform(3))
-			memset(d + o, (int)randombytes_uniform(4), k);
+		if ((uint32_t)tap_below(3))
+			memset(d + o, (int)(uint32_t)tap_below(4), k);
 		else
-			randombytes_buf(d + o, k);
+			tap_fill(d + o, k);
 		o += k;
 	}
 	return d;
@@ -538,7 +604,18 @@ struct reader_arg {
 	const uint8_t *plain;
 	size_t n;
 	int bad;
+	uint64_t rng;		/* this thread's own generator, seeded from tap_rand */
 };
+
+/* splitmix64 on a thread's own state (tap_rand is not thread-safe). */
+static uint64_t rng_next(uint64_t *st)
+{
+	uint64_t z = (*st += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
 
 static void *reader(void *p)
 {
@@ -546,8 +623,8 @@ static void *reader(void *p)
 	uint8_t *buf = malloc(MiB);
 
 	for (int i = 0; i < 200; i++) {
-		uint64_t off = randombytes_uniform((uint32_t)r->n);
-		size_t len = randombytes_uniform(MiB);
+		uint64_t off = rng_next(&r->rng) % r->n;
+		size_t len = (size_t)(rng_next(&r->rng) % MiB);
 		size_t want = len < r->n - off ? len : r->n - off;
 		ssize_t got = ctfs_gzindex_read(r->ix, buf, len, off);
 
@@ -588,8 +665,8 @@ static void test_gzindex(void)
 	       ctfs_gzindex_points(ix), ctfs_gzindex_bytes(ix) >> 10);
 	for (int i = 0; i < 300; i++) {
 		uint64_t off = i < 3 ? (uint64_t[]){ 0, n / 3 - 5, n - 1 }[i] :
-			       randombytes_uniform((uint32_t)n);
-		size_t len = randombytes_uniform(3 * MiB);
+			       (uint32_t)tap_below((uint32_t)n);
+		size_t len = (uint32_t)tap_below(3 * MiB);
 		size_t want = len < n - off ? len : n - off;
 
 		if (ctfs_gzindex_read(ix, buf, len, off) != (ssize_t)want ||
@@ -607,7 +684,7 @@ static void test_gzindex(void)
 	tap_ok(ctfs_gzindex_read(ix, buf, 10, n) == 0 && ctfs_gzindex_read(ix, buf, 10, n + 5) == 0,
 	       "gzindex: reads at or past the end return 0");
 	for (int t = 0; t < 4; t++) {
-		ra[t] = (struct reader_arg){ ix, plain, n, 0 };
+		ra[t] = (struct reader_arg){ ix, plain, n, 0, tap_rand() };
 		pthread_create(&th[t], NULL, reader, &ra[t]);
 	}
 	for (int t = 0; t < 4; t++) {
@@ -621,12 +698,36 @@ static void test_gzindex(void)
 	ctfs_gzindex_free(ix);
 	ix = NULL;
 
-	/* refusals */
-	both[g1 + g2 / 2] ^= 0x55;
-	err[0] = 0;
-	rc = ctfs_gzindex_build(&src, 0, 0, count_sink, &seen, &ix, err, sizeof(err));
-	tap_ok(rc == -EBADMSG && strstr(err, "corrupt archive: gzip"), "gzindex: corrupt data (%s)", err);
-	both[g1 + g2 / 2] ^= 0x55;
+	/* refusals. Only what gzip guarantees to catch: a byte flipped inside
+	 * deflate data is not always detectable (it can land in bits that do
+	 * not change the output), but a changed CRC-32 or ISIZE in a member's
+	 * trailer, or a member header whose magic is wrong, always is. */
+	{
+		static const struct { size_t back; const char *what; } flips[] = {
+			{ 8, "CRC-32 of the last member" },
+			{ 1, "ISIZE of the last member" },
+		};
+
+		for (size_t i = 0; i < CTFS_ARRAY_LEN(flips); i++) {
+			both[g1 + g2 - flips[i].back] ^= 0x55;
+			err[0] = 0;
+			rc = ctfs_gzindex_build(&src, 0, 0, count_sink, &seen, &ix, err, sizeof(err));
+			tap_ok(rc == -EBADMSG && strstr(err, "corrupt archive: gzip"),
+			       "gzindex: corrupt data: %s (%s)", flips[i].what, err);
+			if (!rc)
+				ctfs_gzindex_free(ix);
+			both[g1 + g2 - flips[i].back] ^= 0x55;
+		}
+		both[g1 + 1] ^= 0x55;	/* the second member's magic */
+		err[0] = 0;
+		rc = ctfs_gzindex_build(&src, 0, 0, count_sink, &seen, &ix, err, sizeof(err));
+		tap_ok(rc == -EBADMSG && strstr(err, "gzip"),
+		       "gzindex: corrupt data: a member header's magic (%s)", err);
+		if (!rc)
+			ctfs_gzindex_free(ix);
+		both[g1 + 1] ^= 0x55;
+		ix = NULL;
+	}
 	src.size = m.n = g1 + g2 - 3;
 	err[0] = 0;
 	rc = ctfs_gzindex_build(&src, 0, 0, count_sink, &seen, &ix, err, sizeof(err));
@@ -665,8 +766,8 @@ static void test_frames(void)
 	uint8_t dek[32], nonce[12], in[20], d[32], msg[1000], ct[1000], out[1000], tag[16];
 	bool ok = true;
 
-	randombytes_buf(dek, sizeof(dek));
-	randombytes_buf(k.nonce_base, sizeof(k.nonce_base));
+	tap_fill(dek, sizeof(dek));
+	tap_fill(k.nonce_base, sizeof(k.nonce_base));
 	memset(k.aad_prefix, 'a', sizeof(k.aad_prefix));
 	k.dek = dek;
 	for (uint64_t i = 0; i < 3; i++) {
@@ -680,7 +781,7 @@ static void test_frames(void)
 		ok &= !memcmp(d, nonce, 12);
 	}
 	tap_ok(ok, "frame nonce = SHA-256(nonce_base || be64(i))[0..12]");
-	randombytes_buf(msg, sizeof(msg));
+	tap_fill(msg, sizeof(msg));
 	ok = !ctfs_tgsp_frame_seal(&k, 5, msg, sizeof(msg), ct, tag) &&
 	     !ctfs_tgsp_frame_open(&k, 5, ct, sizeof(ct), out, tag) && !memcmp(out, msg, sizeof(msg));
 	tap_ok(ok, "frame seal / open");
@@ -1088,7 +1189,7 @@ static void test_build_and_mutations(void)
 		tap_ok(0, "build: set-up");
 		goto out;
 	}
-	randombytes_buf(big, 9 * MiB);
+	tap_fill(big, 9 * MiB);
 	write_file("model.safetensors", big, 9 * MiB, 0644);
 	write_file("config.json", (const uint8_t *)"{}", 2, 0644);
 	write_file("a/b/c.sh", (const uint8_t *)"#!/bin/sh\n", 10, 0755);
@@ -1183,14 +1284,14 @@ static void test_build_and_mutations(void)
 		const uint8_t *kid = memmem(b.d + b.n - 8000, 8000, "{\"key_id\":\"", 11);
 
 		for (int i = 0; i < 400; i++) {
-			size_t at = i < 200 ? randombytes_uniform(20000) : randombytes_uniform((uint32_t)b.n);
+			size_t at = i < 200 ? (uint32_t)tap_below(20000) : (uint32_t)tap_below((uint32_t)b.n);
 
 			/* the key_id value is a hint no one signs: a file-trusted
 			 * signer verifies whatever it says */
 			if (kid && at == (size_t)(kid + 11 - b.d))
 				continue;
 			memcpy(mut, b.d, b.n);
-			mut[at] ^= (uint8_t)(1u << randombytes_uniform(8));
+			mut[at] ^= (uint8_t)(1u << (uint32_t)tap_below(8));
 			tried++;
 			rc = check_bytes(mut, b.n, &trust, err, sizeof(err));
 			if (rc != -EBADMSG) {
@@ -1306,6 +1407,7 @@ out:
 
 int main(void)
 {
+	tap_seed();
 	struct stat st;
 
 	if (ctfs_secmem_init())
@@ -1315,6 +1417,7 @@ int main(void)
 	test_paths();
 	test_tar_shapes();
 	test_tar_refusals();
+	test_tar_bounds();
 	test_tar_writer();
 	test_gzindex();
 	test_frames();

@@ -9,7 +9,6 @@ import errno
 import hashlib
 import json
 import os
-import random
 import shutil
 import subprocess
 import tarfile
@@ -18,6 +17,8 @@ import threading
 import time
 
 import pytest
+
+import ctfs_seed
 
 import tgsp_reference as ref
 from conftest import need
@@ -110,7 +111,7 @@ def tree(root, files):
 
 
 def sample_files():
-    rnd = random.Random(4)
+    rnd = ctfs_seed.rng("tgsp_4")
     weights = rnd.randbytes(5 * MiB + 12345)
     text = ("".join(rnd.choice("abcdefgh ") for _ in range(3000)) * 700).encode()
     return {"config.json": b'{"model_type":"demo"}\n', "model.safetensors": weights,
@@ -154,7 +155,7 @@ def test_vectors_mounted_match_expected(tmp_path, tv, keyring, mount):
     assert os.path.isdir(m.file("small/sub"))
     # reads anywhere in the two-frame file, across the frame boundary
     big = read_all(m.file("multi-frame/model.safetensors"))
-    rnd = random.Random(7)
+    rnd = ctfs_seed.rng("tgsp_7")
     with open(m.file("multi-frame/model.safetensors"), "rb") as f:
         for off in [0, 4 * MiB - 700, 4 * MiB + 3, len(big) - 10] + \
                 [rnd.randrange(len(big)) for _ in range(60)]:
@@ -422,7 +423,7 @@ def bad_packages(tmp_path, pq, keys):
     """(name, bytes, errno, words the refusal must contain) for every kind of
     bad package, plus a good one."""
     kem, dsa = pq
-    files = {"model.safetensors": random.Random(1).randbytes(4 * MiB + 5000),
+    files = {"model.safetensors": ctfs_seed.rng("tgsp_1").randbytes(4 * MiB + 5000),
              "config.json": b"{}"}
     two = [("me", keys.epub), ("other", keys.e2pub)]
     good = ref.write(files, keys.spub, keys.spriv, two, kem, dsa)
@@ -557,7 +558,7 @@ def test_bad_packages_refused_by_the_tool(tmp_path, tool, bad_packages, keys):
 # --- reading through the mount ------------------------------------------------------------
 
 def test_random_and_concurrent_reads(tmp_path, tool, keys, keyring, mount):
-    rnd = random.Random(11)
+    rnd = ctfs_seed.rng("tgsp_11")
     blob = bytearray()
     while len(blob) < 26 * MiB:     # compressible and incompressible stretches
         blob += rnd.randbytes(200000) if rnd.random() < 0.3 \
@@ -581,7 +582,7 @@ def test_random_and_concurrent_reads(tmp_path, tool, keys, keyring, mount):
     errors = []
 
     def reader(seed, name, want):
-        r = random.Random(seed)
+        r = ctfs_seed.rng("tgsp_reader_%d" % seed)
         try:
             with open(m.file("big/" + name), "rb") as f:
                 for _ in range(40):

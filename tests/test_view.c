@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "crypto/secmem.h"
@@ -261,7 +262,7 @@ static void test_swaps(void)
 
 	tap_ok(ctfs_view_resolve(v, "/pub/d/f.txt", &t) == 0, "resolved pub/d/f.txt");
 	sh("mv pub/d pub/d.real && ln -s ../../secret pub/d");
-	rc = ctfs_vfile_open(v, &t, &me, &h, &keep);
+	rc = ctfs_vfile_open(v, &t, "/pub/d/f.txt", &me, &h, &keep);
 	tap_ok(rc == -ELOOP, "directory swapped for a symlink before open: refused (%d)", rc);
 	if (!rc)
 		ctfs_handle_release(h);
@@ -309,6 +310,29 @@ static void test_header_memory(const char *vectors)
 	ctfs_view_free(v);
 }
 
+/* Process facts: our own, and those of a process that has exited. */
+static void test_facts(void)
+{
+	struct ctfs_proc_facts f;
+	char self[PATH_MAX] = "";
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	pid_t child;
+	int rc;
+
+	if (n > 0)
+		self[n] = 0;
+	rc = ctfs_proc_facts_read(getpid(), getuid(), getgid(), &f);
+	tap_ok(rc == 0 && !strcmp(f.exe, self) && f.cmdline_len > 0 && strstr(f.comm, "test_view"),
+	       "facts of this process: exe %s, comm %s", f.exe, f.comm);
+	ctfs_proc_facts_free(&f);
+	child = fork();
+	if (child == 0)
+		_exit(0);
+	waitpid(child, NULL, 0);
+	rc = ctfs_proc_facts_read(child, 0, 0, &f);
+	tap_ok(rc == -ESRCH, "a process that has exited is not described (%d)", rc);
+}
+
 int main(void)
 {
 	const char *vectors = tap_vectors_dir();
@@ -338,6 +362,7 @@ int main(void)
 	test_view_ops(vectors);
 	test_header_memory(vectors);
 	test_swaps();
+	test_facts();
 	if (chdir("/"))
 		return 2;
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpl);

@@ -17,9 +17,10 @@ import gzip
 import hashlib
 import io
 import json
-import os
 import tarfile
 import zlib
+
+import ctfs_seed
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (Ed25519PrivateKey,
                                                                Ed25519PublicKey)
@@ -61,7 +62,7 @@ def _raw(key):
 # --- keys -------------------------------------------------------------------
 
 def keygen_signing(dsa):
-    seed = os.urandom(32)
+    seed = ctfs_seed.randbytes(32)
     k = dsa([{"op": "keygen"}])[0]
     pub = {"classic": _raw(Ed25519PrivateKey.from_private_bytes(seed).public_key()).hex(),
            "pqc": k["pk"], "alg": SIG_ALG}
@@ -254,7 +255,7 @@ def wrap_dek(dek, pub, recipient_id, kem):
     ss_c = eph.exchange(X25519PublicKey.from_public_bytes(bytes.fromhex(pub["classic"])))
     e = kem([{"op": "encaps", "pk": pub["pqc"]}])[0]
     kek = hashlib.sha256(ss_c + bytes.fromhex(e["ss"])).digest()
-    nonce = os.urandom(12)
+    nonce = ctfs_seed.randbytes(12)
     return {"recipient_id": recipient_id,
             "encap": {"ek_classic": _raw(eph.public_key()).hex(), "ct_pqc": e["ct"]},
             "wrapper": {"nonce": nonce.hex(),
@@ -262,7 +263,7 @@ def wrap_dek(dek, pub, recipient_id, kem):
 
 
 def manifest_for(signer_pub, policy=None, name="ref-model", **extra):
-    m = {"package_id": os.urandom(8).hex(), "model_name": name, "model_version": "1.0.0",
+    m = {"package_id": ctfs_seed.randbytes(8).hex(), "model_name": name, "model_version": "1.0.0",
          "author_id": "tgsp_reference", "created_at": 1795250496.5,
          "policy_constraints": policy or {}, "content_index": [], "build_info": {},
          "compat_base_model_id": [], "payload_hash": "pending",
@@ -278,7 +279,7 @@ def sections(files, signer_pub, recipients, kem, policy=None, manifest=None, tar
     """Every section but the signature. recipients: [(id, public key)].
     tar / gz replace the archive or its compression; frame_hook(list of
     frames) may change the encrypted frames before they are hashed."""
-    dek, nonce_base = os.urandom(32), os.urandom(12)
+    dek, nonce_base = ctfs_seed.randbytes(32), ctfs_seed.randbytes(12)
     man = canonical(manifest if manifest is not None else manifest_for(signer_pub, policy))
     rcp = canonical([wrap_dek(dek, pub, rid, kem) for rid, pub in recipients])
     hashes = {"manifest": sha256_hex(man), "recipients": sha256_hex(rcp)}

@@ -104,7 +104,7 @@ static int decrypt_one(struct decrypt_opts *o, const char *src, const char *dst,
 			rc = -ENODATA;
 		}
 	} else {
-		rc = ctfs_model_unlock(tm.m, &o->opt.keys.kp, err, sizeof(err));
+		rc = ctfs_model_unlock(tm.m, &o->opt.keys.kp, NULL, err, sizeof(err));
 		if (!rc)
 			rc = ctfs_model_export(tm.m, dst, PLAIN_MODE, &c, err, sizeof(err));
 		tool_progress_clear(p);

@@ -41,7 +41,7 @@ static void help(FILE *out)
 	      "Options:\n"
 	      "  -K, --keys FILE        JWK set with the master key (oct, with k) and the\n"
 	      "                         signing key (okp, with d); '-' reads standard input\n"
-	      "      --keyring K        take both keys from the kernel keyring instead (the\n"
+	      "  -k, --keyring K        take both keys from the kernel keyring instead (the\n"
 	      "                         signing key must have been added --with-private)\n"
 	      "      --enc-kid KID      master key to use (needed when there are several)\n"
 	      "      --sign-kid KID     signing key to use (needed when there are several)\n"
@@ -63,6 +63,7 @@ static void help(FILE *out)
 	      "      --policy-local FILE   the local policy (checked when the file is loaded)\n"
 	      "      --policy-remote FILE  the remote policy (for a key release service)\n"
 	      "                         (default for both: package model / allow = true)\n"
+	      TOOL_TRUST_META_HELP
 	      "  -j, --threads N        worker threads (default: one per CPU, at most 16)\n"
 	      "  -f, --force            replace an existing DST directory\n"
 	      "  -q, --quiet            no progress bar and no report\n"
@@ -75,6 +76,7 @@ struct encrypt_opts {
 	struct tool_opts opt;
 	const char *in, *out, *enc_kid, *sign_kid, *alg;
 	struct tool_policy_args policy;
+	struct tool_trust_meta meta;
 	const char *tensor_args[MAX_LIST];
 	size_t n_tensor_args;
 	int version;
@@ -85,8 +87,8 @@ struct encrypt_opts {
 static int parse(int argc, char **argv, struct encrypt_opts *o)
 {
 	enum { OPT_ENC_KID = 256, OPT_SIGN_KID };
-	/* --keyring has no short form here: 'k' is absent from the short
-	 * options, so only the long name reaches the shared handler. */
+	/* Short forms mean the same in every ctfs-tool command (-k is
+	 * --keyring wherever a keyring is read). */
 	static const struct option longopts[] = {
 		{ "keys", required_argument, NULL, 'K' },
 		{ "keyring", required_argument, NULL, 'k' },
@@ -104,13 +106,14 @@ static int parse(int argc, char **argv, struct encrypt_opts *o)
 		{ "force", no_argument, NULL, 'f' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
+		TOOL_TRUST_META_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	int c, rc = 0;
 
 	optind = 0;
 	opterr = 0;
-	while (!rc && (c = getopt_long(argc, argv, "K:v:a:c:t:x:p:j:fqh", longopts, NULL)) != -1) {
+	while (!rc && (c = getopt_long(argc, argv, "K:k:v:a:c:t:x:p:j:fqh", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_ENC_KID:
 			o->enc_kid = optarg;
@@ -137,7 +140,8 @@ static int parse(int argc, char **argv, struct encrypt_opts *o)
 			o->tensor_args[o->n_tensor_args++] = optarg;
 			break;
 		default:
-			if (!tool_policy_opt(c, optarg, &o->policy))
+			if (!tool_policy_opt(c, optarg, &o->policy) &&
+			    !tool_trust_meta_opt(c, optarg, &o->meta))
 				rc = tool_common_opt("encrypt", c, argv, &o->opt);
 			break;
 		}
@@ -154,7 +158,7 @@ static int parse(int argc, char **argv, struct encrypt_opts *o)
 		return tool_usage("encrypt", "--chunk-size applies to version 2 only");
 	if (tool_policy_conflict("encrypt", &o->policy))
 		return TOOL_USAGE;
-	return 0;
+	return tool_trust_meta_check("encrypt", &o->meta);
 }
 
 /* ---- tensor selection ---------------------------------------------------------- */
@@ -519,7 +523,7 @@ static int encrypt_file(struct run *r)
 	return rc == 1 ? TOOL_OK : TOOL_FAIL;
 }
 
-static int encrypt(const struct encrypt_opts *o, const struct key_pair *kp)
+static int encrypt(struct encrypt_opts *o, const struct key_pair *kp)
 {
 	struct run r = {
 		.o = o,
@@ -529,6 +533,9 @@ static int encrypt(const struct encrypt_opts *o, const struct key_pair *kp)
 			.master = kp->m,
 			.signer = kp->s,
 			.threads = o->opt.threads,
+			.model_id = o->meta.model_id,
+			.model_version = o->meta.model_version,
+			.no_digests = o->meta.no_digests,
 		},
 	};
 	struct policies pol = { 0 };
@@ -536,6 +543,10 @@ static int encrypt(const struct encrypt_opts *o, const struct key_pair *kp)
 
 	if (rc)
 		return rc;
+	if (tool_trust_meta_load(&o->meta, kp->s))
+		return TOOL_FAIL;
+	r.w.x5c = o->meta.x5c;
+	r.w.n_x5c = o->meta.n_x5c;
 	rc = split_patterns(o, &r.sel);
 	if (rc) {
 		selection_free(&r.sel);
@@ -568,6 +579,7 @@ static int run(int argc, char **argv)
 		return rc;
 	rc = o.opt.keys.file ? keys_from_file(&o, &kp) : keys_from_keyring(&o, &kp);
 	rc = rc ? TOOL_FAIL : encrypt(&o, &kp);
+	tool_trust_meta_free(&o.meta);
 	keys_free(&kp);
 	return rc;
 }

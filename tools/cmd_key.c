@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "keys/keyring.h"
+#include "trust/binding.h"
+#include "trust/thumbprint.h"
 #include "tool.h"
 #include "util.h"
 
@@ -13,7 +15,7 @@ int tool_key_fetch(int argc, char **argv);
 
 static void help(FILE *out)
 {
-	fputs("Usage: ctfs-tool key add [--keyring K] [--with-private] FILE|-\n"
+	fputs("Usage: ctfs-tool key add [--keyring K] [--with-private] [--signer KEYS]... FILE|-\n"
 	      "       ctfs-tool key list [--keyring K]\n"
 	      "       ctfs-tool key remove [--keyring K] KID\n"
 	      "       ctfs-tool key fetch --server URL --cert C --key K --ca CA MODEL\n"
@@ -28,8 +30,15 @@ static void help(FILE *out)
 	      "           ctfs does not need, unless --with-private is given (for\n"
 	      "           encrypting with keys from the keyring). A key with the same kid\n"
 	      "           is replaced.\n"
-	      "  list     kid, type, algorithm and whether a secret is stored, for each\n"
-	      "           ctfs key linked in the keyring. Key material is never printed.\n"
+	      "           A master key is stored with the list of signers allowed to sign\n"
+	      "           the files it protects (member \"ctfs_signers\": RFC 7638\n"
+	      "           thumbprints): the one it already has, else the signing keys of\n"
+	      "           the same FILE, plus those of every --signer KEYS file. ctfs\n"
+	      "           refuses (EKEYREJECTED) a file signed by any other key, and a\n"
+	      "           master key stored without the list.\n"
+	      "  list     kid, type, algorithm, whether a secret is stored and the\n"
+	      "           thumbprint (okp) or allowed signers (oct), for each ctfs key\n"
+	      "           linked in the keyring. Key material is never printed.\n"
 	      "  remove   unlink the key KID from the keyring.\n"
 	      "  fetch    get the master key of MODEL from a key service (ctfs-keyd);\n"
 	      "           'ctfs-tool key fetch --help' for its options.\n"
@@ -38,21 +47,29 @@ static void help(FILE *out)
 	      "  -k, --keyring K     @u (user keyring, the default), @s, @us, @p, @t,\n"
 	      "                      a keyring serial, or %:NAME / NAME for a named keyring\n"
 	      "                      reachable from the session keyring\n"
-	      "  -p, --with-private  add: also store the d of okp keys\n"
+	      "      --with-private  add: also store the d of okp keys\n"
+	      "      --signer KEYS   add: also allow the signing keys of the JWK (set) KEYS\n"
+	      "                      to sign files of the master keys added (repeatable)\n"
 	      "  -h, --help          this text\n", out);
 }
+
+#define MAX_SIGNER_FILES 16
 
 struct key_opts {
 	const char *keyring;
 	bool with_private;
+	const char *signers[MAX_SIGNER_FILES];
+	size_t n_signers;
 };
 
 /* Options of every key subcommand; returns the index of the first operand. */
 static int parse(int argc, char **argv, const char *cmd, struct key_opts *o, bool add)
 {
+	enum { OPT_WITH_PRIVATE = 256, OPT_SIGNER };	/* -p is --policy elsewhere */
 	static const struct option longopts[] = {
 		{ "keyring", required_argument, NULL, 'k' },
-		{ "with-private", no_argument, NULL, 'p' },
+		{ "with-private", no_argument, NULL, OPT_WITH_PRIVATE },
+		{ "signer", required_argument, NULL, OPT_SIGNER },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -60,15 +77,23 @@ static int parse(int argc, char **argv, const char *cmd, struct key_opts *o, boo
 
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "k:ph", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "k:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'k':
 			o->keyring = optarg;
 			break;
-		case 'p':
+		case OPT_WITH_PRIVATE:
 			if (!add)
 				return -tool_usage(cmd, "--with-private only applies to 'key add'");
 			o->with_private = true;
+			break;
+		case OPT_SIGNER:
+			if (!add)
+				return -tool_usage(cmd, "--signer only applies to 'key add'");
+			if (o->n_signers == MAX_SIGNER_FILES)
+				return -tool_usage(cmd, "at most %d --signer files",
+						   MAX_SIGNER_FILES);
+			o->signers[o->n_signers++] = optarg;
 			break;
 		default:
 			return -tool_usage(cmd, "unknown option or missing argument: %s",
@@ -101,6 +126,61 @@ static int check_unique_kids(const struct ctfs_jwk *keys, size_t n)
 	return 0;
 }
 
+/* Every master key of the set gets its signer list: its own, else the
+ * set's signing keys; then the signing keys of the --signer files. */
+static int bind_signers(struct ctfs_jwk *keys, size_t n, const struct key_opts *o)
+{
+	int rc = 0;
+
+	for (size_t i = 0; !rc && i < n; i++)
+		rc = ctfs_binding_from_set(&keys[i], keys, n);
+	for (size_t f = 0; !rc && f < o->n_signers; f++) {
+		struct ctfs_jwk *extra = NULL;
+		size_t n_extra = 0, okp = 0;
+
+		if (tool_load_jwks(o->signers[f], &extra, &n_extra))
+			return -EINVAL;
+		for (size_t j = 0; !rc && j < n_extra; j++) {
+			uint8_t tp[CTFS_THUMBPRINT_LEN];
+
+			if (extra[j].kty != CTFS_KTY_OKP || !extra[j].has_pub)
+				continue;
+			okp++;
+			ctfs_thumbprint_ed25519(extra[j].pub, tp);
+			for (size_t i = 0; !rc && i < n; i++)
+				if (keys[i].kty == CTFS_KTY_OCT)
+					rc = ctfs_jwk_allow_signer(&keys[i], tp);
+		}
+		ctfs_jwk_free_set(extra, n_extra);
+		if (!rc && !okp) {
+			tool_err("%s: no signing (okp) key", o->signers[f]);
+			rc = -EINVAL;
+		}
+	}
+	if (rc == -E2BIG)
+		tool_err("more than %d signers for one master key", CTFS_JWK_MAX_SIGNERS);
+	return rc;
+}
+
+static void print_added(const struct ctfs_jwk *k, bool priv, key_serial_t id)
+{
+	const char *kid = k->kid ? k->kid : CTFS_KEYRING_DEFAULT_KID;
+
+	printf("added ctfs:%s (%s%s%s, %s) as key %d\n", kid, kty_name(k->kty),
+	       k->alg ? " " : "", k->alg ? k->alg : "",
+	       priv && k->secret ? "with secret" : "public only", (int)id);
+	if (k->kty == CTFS_KTY_OCT && !k->n_signers)
+		fprintf(stderr, "ctfs-tool: warning: master key ctfs:%s allows no signer: ctfs "
+			"will refuse every file it protects; add it with its signing key or "
+			"--signer\n", kid);
+	for (size_t s = 0; k->kty == CTFS_KTY_OCT && s < k->n_signers; s++) {
+		char tp[CTFS_THUMBPRINT_TEXT];
+
+		ctfs_thumbprint_text(k->signers[s], tp);
+		printf("  allows signer %s\n", tp);
+	}
+}
+
 static int key_add(int argc, char **argv)
 {
 	struct key_opts o = { 0 };
@@ -118,9 +198,10 @@ static int key_add(int argc, char **argv)
 	if (tool_load_jwks(argv[first], &keys, &n))
 		return TOOL_FAIL;
 	rc = n ? check_unique_kids(keys, n) : (tool_err("%s: no key", argv[first]), -EINVAL);
+	if (!rc)
+		rc = bind_signers(keys, n, &o);
 	for (size_t i = 0; !rc && i < n; i++) {
 		const struct ctfs_jwk *k = &keys[i];
-		bool priv = o.with_private || k->kty == CTFS_KTY_OCT;
 		const char *kid = k->kid ? k->kid : CTFS_KEYRING_DEFAULT_KID;
 
 		rc = ctfs_keyring_add_jwk(ring, k, o.with_private, &id);
@@ -128,9 +209,7 @@ static int key_add(int argc, char **argv)
 			tool_err("cannot add ctfs:%s: %s", kid, strerror(-rc));
 			break;
 		}
-		printf("added ctfs:%s (%s%s%s, %s) as key %d\n", kid, kty_name(k->kty),
-		       k->alg ? " " : "", k->alg ? k->alg : "",
-		       priv && k->secret ? "with secret" : "public only", (int)id);
+		print_added(k, o.with_private || k->kty == CTFS_KTY_OCT, id);
 	}
 	ctfs_jwk_free_set(keys, n);
 	return rc ? TOOL_FAIL : TOOL_OK;
@@ -143,8 +222,26 @@ static int print_key(void *arg, const char *kid, const struct ctfs_jwk *k)
 		printf("%s\t?\t?\tunreadable\n", kid);
 		return 0;
 	}
-	printf("%s\t%s\t%s\t%s\n", kid, kty_name(k->kty), k->alg ? k->alg : "-",
+	char tp[CTFS_THUMBPRINT_TEXT];
+
+	printf("%s\t%s\t%s\t%s", kid, kty_name(k->kty), k->alg ? k->alg : "-",
 	       k->secret_len ? "secret" : "public");
+	if (k->kty == CTFS_KTY_OKP && k->has_pub) {
+		uint8_t raw[CTFS_THUMBPRINT_LEN];
+
+		ctfs_thumbprint_ed25519(k->pub, raw);
+		ctfs_thumbprint_text(raw, tp);
+		printf("\tthumbprint=%s", tp);
+	} else if (k->kty == CTFS_KTY_OCT) {
+		printf("\tsigners=");
+		if (!k->has_signers)
+			printf("(none: refused)");
+		for (size_t s = 0; s < k->n_signers; s++) {
+			ctfs_thumbprint_text(k->signers[s], tp);
+			printf("%s%s", s ? "," : "", tp);
+		}
+	}
+	putchar('\n');
 	return 0;
 }
 

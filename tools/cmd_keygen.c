@@ -25,7 +25,7 @@ static void help(FILE *out)
 	      "\n"
 	      "Options:\n"
 	      "  -a, --alg ALG        aes128gcm, aes256gcm (default) or chacha20poly1305\n"
-	      "  -k, --kid PREFIX     name the keys PREFIX-enc and PREFIX-sign\n"
+	      "      --kid PREFIX     name the keys PREFIX-enc and PREFIX-sign\n"
 	      "      --kid-prefix P   the same as --kid\n"
 	      "                       (default prefix: ctfs-<8 random hex digits>)\n"
 	      "      --enc-kid KID    the master key's kid, exactly\n"
@@ -46,11 +46,12 @@ struct keygen_opts {
 
 static int parse(int argc, char **argv, struct keygen_opts *o)
 {
-	enum { OPT_ENC_KID = 256, OPT_SIGN_KID, OPT_JKU };
+	/* --kid has no short form: -k is --keyring in every other command */
+	enum { OPT_ENC_KID = 256, OPT_SIGN_KID, OPT_JKU, OPT_KID };
 	static const struct option longopts[] = {
 		{ "alg", required_argument, NULL, 'a' },
-		{ "kid", required_argument, NULL, 'k' },
-		{ "kid-prefix", required_argument, NULL, 'k' },
+		{ "kid", required_argument, NULL, OPT_KID },
+		{ "kid-prefix", required_argument, NULL, OPT_KID },
 		{ "enc-kid", required_argument, NULL, OPT_ENC_KID },
 		{ "sign-kid", required_argument, NULL, OPT_SIGN_KID },
 		{ "jku", required_argument, NULL, OPT_JKU },
@@ -62,12 +63,12 @@ static int parse(int argc, char **argv, struct keygen_opts *o)
 
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "a:k:o:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "a:o:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'a':
 			o->alg = optarg;
 			break;
-		case 'k':
+		case OPT_KID:
 			o->prefix = optarg;
 			break;
 		case OPT_ENC_KID:

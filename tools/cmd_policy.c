@@ -20,9 +20,9 @@ static void help(FILE *out)
 		"eval: evaluate REF (default data.model.allow) and print the result as\n"
 		"JSON, or 'undefined'. JSON is inline text, or @FILE to read a file.\n"
 		"\n"
-		"  -i, --input JSON   the input document\n"
-		"  -d, --data JSON    the data document (an object)\n"
-		"  -q, --query REF    the reference to evaluate (default data.model.allow)\n");
+		"      --input JSON   the input document\n"
+		"      --data JSON    the data document (an object)\n"
+		"      --query REF    the reference to evaluate (default data.model.allow)\n");
 }
 
 static char *read_file(const char *path, size_t *len)
@@ -93,9 +93,11 @@ static char *json_arg(const char *arg, size_t *len)
 
 static int run_eval(int argc, char **argv)
 {
+	/* -i, -q and -d are --in-place, --quiet and --db in other commands */
+	enum { O_INPUT = 256, O_QUERY, O_DATA };
 	static const struct option opts[] = {
-		{ "input", required_argument, NULL, 'i' }, { "data", required_argument, NULL, 'd' },
-		{ "query", required_argument, NULL, 'q' }, { NULL, 0, NULL, 0 },
+		{ "input", required_argument, NULL, O_INPUT }, { "data", required_argument, NULL, O_DATA },
+		{ "query", required_argument, NULL, O_QUERY }, { NULL, 0, NULL, 0 },
 	};
 	const char *query = "data.model.allow", *in_arg = NULL, *data_arg = NULL;
 	char *in = NULL, *data = NULL, *res = NULL, err[512];
@@ -104,12 +106,12 @@ static int run_eval(int argc, char **argv)
 	int c, rc = 1;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "i:d:q:", opts, NULL)) != -1) {
-		if (c == 'i')
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == O_INPUT)
 			in_arg = optarg;
-		else if (c == 'd')
+		else if (c == O_DATA)
 			data_arg = optarg;
-		else if (c == 'q')
+		else if (c == O_QUERY)
 			query = optarg;
 		else
 			return tool_usage("policy", "unknown option");

@@ -45,6 +45,7 @@ static void help(FILE *out)
 	      "      --only master|signer  rotate only that key, even if NEW has both\n"
 	      "  -p, --policy FILE       replace both policies with this Rego text\n"
 	      "      --policy-local FILE, --policy-remote FILE   replace one of them\n"
+	      TOOL_TRUST_META_HELP
 	      "  -i, --in-place          replace SRC instead of writing DST\n"
 	      "  -x, --exclude GLOB      directories: leave out matching files (repeatable)\n"
 	      "  -f, --force             replace an existing DST directory\n"
@@ -56,6 +57,7 @@ struct rewrap_opts {
 	struct tool_opts opt;        /* opt.keys: the current (old) keys */
 	const char *new_keys, *new_enc_kid, *new_sign_kid, *only;
 	struct tool_policy_args policy;
+	struct tool_trust_meta meta;
 	const char *src, *dst;
 	bool in_place;
 	struct ctfs_jwk *set;
@@ -78,6 +80,7 @@ static int parse(int argc, char **argv, struct rewrap_opts *o)
 		{ "policy-local", required_argument, NULL, TOOL_OPT_POLICY_LOCAL },
 		{ "policy-remote", required_argument, NULL, TOOL_OPT_POLICY_REMOTE },
 		{ "in-place", no_argument, NULL, 'i' },
+		TOOL_TRUST_META_LONGOPTS,
 		{ "exclude", required_argument, NULL, 'x' },
 		{ "force", no_argument, NULL, 'f' },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -108,7 +111,8 @@ static int parse(int argc, char **argv, struct rewrap_opts *o)
 			o->in_place = true;
 			break;
 		default:
-			if (tool_policy_opt(c, optarg, &o->policy))
+			if (tool_policy_opt(c, optarg, &o->policy) ||
+			    tool_trust_meta_opt(c, optarg, &o->meta))
 				break;
 			rc = tool_common_opt("rewrap", c, argv, &o->opt);
 			if (rc)
@@ -120,8 +124,11 @@ static int parse(int argc, char **argv, struct rewrap_opts *o)
 				  "expected SRC and DST (or SRC --in-place)");
 	o->src = argv[optind];
 	o->dst = o->in_place ? NULL : argv[optind + 1];
-	if (!o->new_keys && !tool_policy_given(&o->policy))
-		return tool_usage("rewrap", "--new-keys NEW is required (or a new policy)");
+	if (!o->new_keys && !tool_policy_given(&o->policy) && !o->meta.model_id)
+		return tool_usage("rewrap", "--new-keys NEW is required (or a new policy or "
+				  "model version)");
+	if (tool_trust_meta_check("rewrap", &o->meta))
+		return TOOL_USAGE;
 	rc = tool_keys_either("rewrap", &o->opt.keys);
 	if (rc)
 		return rc;
@@ -337,10 +344,22 @@ static int run(int argc, char **argv)
 	rc = tool_keys_open(&o.opt.keys) ? TOOL_FAIL : 0;
 	if (!rc && (pick_new_keys(&o) || read_policies(&o)))
 		rc = TOOL_FAIL;
+	if (!rc && o.meta.x5c_path && !o.r.signer) {
+		tool_err("--x5c goes with a new signing key in --new-keys");
+		rc = TOOL_FAIL;
+	}
+	if (!rc && tool_trust_meta_load(&o.meta, o.r.signer))
+		rc = TOOL_FAIL;
+	o.r.model_id = o.meta.model_id;
+	o.r.model_version = o.meta.model_version;
+	o.r.x5c = o.meta.x5c;
+	o.r.n_x5c = o.meta.n_x5c;
+	o.r.digests = !o.meta.no_digests;
 	if (!rc) {
 		tool_signals_install();
 		rc = rewrap(&o);
 	}
+	tool_trust_meta_free(&o.meta);
 	free((char *)o.r.policy_local);
 	free((char *)o.r.policy_remote);
 	ctfs_jwk_free_set(o.set, o.n);

@@ -31,9 +31,9 @@ static void help(FILE *out)
 	      "                 [--fleet ID] [--model-name N] [--model-version V]\n"
 	      "                 [--key-id K] [--author-id A] [--level 1-9] [--force]\n"
 	      "       ctfs-tool tgsp inspect PKG [--json]\n"
-	      "       ctfs-tool tgsp verify PKG --trust PUB|DIR... [--fleet ID]\n"
+	      "       ctfs-tool tgsp verify PKG --trust PUB|DIR... [--fleet ID] [--now T]\n"
 	      "       ctfs-tool tgsp open PKG --key PRIV --out DIR [--trust PUB|DIR...]\n"
-	      "                 [--fleet ID] [--require-trust] [-v]\n"
+	      "                 [--fleet ID] [--now T] [--require-trust] [--verbose]\n"
 	      "\n"
 	      "TGSP v1.0 packages: a model directory as a gzip-compressed tar archive,\n"
 	      "encrypted for named recipients (X25519 + ML-KEM-768) and signed (Ed25519 +\n"
@@ -60,6 +60,30 @@ static void help(FILE *out)
 	      "           \"ctfs:tgsp-signer:<key_id>\"; with neither, the signatures are\n"
 	      "           checked against the key the package names for itself, with a\n"
 	      "           warning (an error with --require-trust).\n"
+	      "\n"
+	      "Options (a short form means the same in every ctfs-tool command):\n"
+	      "  -o, --out DIR|PKG       keygen, open: the directory; build: the package\n"
+	      "  -n, --name NAME         keygen: base name of the key files\n"
+	      "      --type TYPE         keygen: signing or encryption\n"
+	      "      --signing-key PRIV  build: the signer's secret key file\n"
+	      "      --signing-pub PUB   build: the signer's public key file\n"
+	      "  -r, --recipient [ID=]PUB  build: a recipient's public key file; repeatable\n"
+	      "      --not-before T      build: start of the validity window\n"
+	      "      --not-after T       build: end of the validity window\n"
+	      "      --fleet ID          build: target_fleet; verify, open: this reader's fleet\n"
+	      "      --model-name N      build: manifest model_name\n"
+	      "      --model-version V   build: manifest model_version\n"
+	      "      --key-id K          build: the signature's key_id\n"
+	      "      --author-id A       build: manifest author_id\n"
+	      "      --level 1-9         build: gzip level (default 6)\n"
+	      "  -f, --force             build: replace an existing PKG\n"
+	      "  -T, --trust PUB|DIR     verify, open: trusted signer key(s); repeatable\n"
+	      "      --key PRIV          open: the recipient's secret key file\n"
+	      "      --require-trust     open: refuse a package no trusted signer signed\n"
+	      "      --now T             verify, open: judge the validity window at T, not now\n"
+	      "      --json              inspect: machine-readable output\n"
+	      "      --verbose           open: name each file extracted\n"
+	      "  -h, --help              this text\n"
 	      "\n"
 	      "Exit status: 0 success, 1 failure (a reason is printed), 2 bad command line.\n",
 	      out);
@@ -277,8 +301,9 @@ static int keygen_write(const char *type, const char *dir, const char *name)
 
 int tgsp_keygen(int argc, char **argv)
 {
+	enum { O_TYPE = 256 };	/* -t is --tensors elsewhere */
 	static const struct option longopts[] = {
-		{ "type", required_argument, NULL, 't' },
+		{ "type", required_argument, NULL, O_TYPE },
 		{ "out", required_argument, NULL, 'o' },
 		{ "name", required_argument, NULL, 'n' },
 		{ NULL, 0, NULL, 0 },
@@ -288,9 +313,9 @@ int tgsp_keygen(int argc, char **argv)
 
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "t:o:n:", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "o:n:", longopts, NULL)) != -1) {
 		switch (c) {
-		case 't':
+		case O_TYPE:
 			type = optarg;
 			break;
 		case 'o':
@@ -335,7 +360,7 @@ struct build_args {
 static int build_parse(int argc, char **argv, struct build_args *a)
 {
 	enum { O_SKEY = 256, O_SPUB, O_NB, O_NA, O_FLEET, O_NAME, O_VER, O_KID, O_AUTHOR,
-	       O_LEVEL, O_FORCE };
+	       O_LEVEL };
 	static const struct option longopts[] = {
 		{ "out", required_argument, NULL, 'o' },
 		{ "signing-key", required_argument, NULL, O_SKEY },
@@ -349,7 +374,7 @@ static int build_parse(int argc, char **argv, struct build_args *a)
 		{ "key-id", required_argument, NULL, O_KID },
 		{ "author-id", required_argument, NULL, O_AUTHOR },
 		{ "level", required_argument, NULL, O_LEVEL },
-		{ "force", no_argument, NULL, O_FORCE },
+		{ "force", no_argument, NULL, 'f' },
 		{ NULL, 0, NULL, 0 },
 	};
 	long long t;
@@ -357,7 +382,7 @@ static int build_parse(int argc, char **argv, struct build_args *a)
 
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "o:r:", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "o:r:f", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o': a->out = optarg; break;
 		case O_SKEY: a->sign_key = optarg; break;
@@ -389,7 +414,7 @@ static int build_parse(int argc, char **argv, struct build_args *a)
 			if (a->o.level < 1 || a->o.level > 9)
 				return tool_usage("tgsp", "build: --level is 1 to 9");
 			break;
-		case O_FORCE: a->force = true; break;
+		case 'f': a->force = true; break;
 		default:
 			return tool_usage("tgsp", "build: unknown option or missing argument: %s",
 					  argv[optind - 1]);

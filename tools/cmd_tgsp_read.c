@@ -29,33 +29,37 @@ struct read_args {
 
 static int parse(int argc, char **argv, const char *cmd, struct read_args *a)
 {
-	enum { O_NOW = 256, O_REQUIRE, O_JSON };
+	/* Short forms mean what they mean in every ctfs-tool command: -o the
+	 * output; -k (keyring), -K (a JWK set), -f (force), -t (tensors) and
+	 * -v (format version) are taken, so --key, --fleet and --verbose have
+	 * none, and --trust is -T. */
+	enum { O_NOW = 256, O_REQUIRE, O_JSON, O_FLEET, O_VERBOSE, O_KEY };
 	static const struct option longopts[] = {
-		{ "trust", required_argument, NULL, 't' },
-		{ "key", required_argument, NULL, 'k' },
+		{ "trust", required_argument, NULL, 'T' },
+		{ "key", required_argument, NULL, O_KEY },
 		{ "out", required_argument, NULL, 'o' },
-		{ "fleet", required_argument, NULL, 'f' },
+		{ "fleet", required_argument, NULL, O_FLEET },
 		{ "now", required_argument, NULL, O_NOW },
 		{ "require-trust", no_argument, NULL, O_REQUIRE },
 		{ "json", no_argument, NULL, O_JSON },
-		{ "verbose", no_argument, NULL, 'v' },
+		{ "verbose", no_argument, NULL, O_VERBOSE },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "t:k:o:f:v", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "T:o:", longopts, NULL)) != -1) {
 		switch (c) {
-		case 't':
+		case 'T':
 			if (a->n_trust == MAX_TRUST)
 				return tool_usage("tgsp", "%s: too many --trust", cmd);
 			a->trust[a->n_trust++] = optarg;
 			break;
-		case 'k': a->key = optarg; break;
+		case O_KEY: a->key = optarg; break;
 		case 'o': a->out = optarg; break;
-		case 'f': a->fleet = optarg; break;
-		case 'v': a->verbose = true; break;
+		case O_FLEET: a->fleet = optarg; break;
+		case O_VERBOSE: a->verbose = true; break;
 		case O_REQUIRE: a->require_trust = true; break;
 		case O_JSON: a->json = true; break;
 		case O_NOW:

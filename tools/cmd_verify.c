@@ -7,7 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec/hex.h"
+#include "ct/model_trust.h"
 #include "ct/verify.h"
+#include "trust/thumbprint.h"
+#include "trust/trust.h"
 #include "policy/policy.h"
 #include "tool.h"
 
@@ -26,13 +30,22 @@ static void help(FILE *out)
 	      "files (config, tokenizer) are not model files and are skipped, and every\n"
 	      "shard index must match its shards.\n"
 	      "\n"
-	      "The local policy is reported, not enforced: verify checks integrity.\n"
+	      "The local policy is reported, not enforced: verify checks integrity. The\n"
+	      "signer (its thumbprint, and its certificate chain when one was validated),\n"
+	      "the revocation status and the header digest (what a revocation list names\n"
+	      "to withdraw a file) are printed; plaintext tensors are checked against\n"
+	      "their signed digests (ctfs.plain_sha256) when the file has them.\n"
 	      "\n"
 	      "Options:\n"
 	      "  -K, --keys FILE     JWK set holding the verification key (okp) and the\n"
 	      "                      master key (oct) named by the file's kids\n"
 	      "  -k, --keyring K     take them from the kernel keyring instead: @u (the\n"
 	      "                      default when --keys is not given), @s, a serial, a name\n"
+	      "      --trust FILE|DIR  CA certificates (and CRLs): a file whose header\n"
+	      "                      carries an x5c chain is verified with the chain's\n"
+	      "                      leaf key once the chain validates to one of them\n"
+	      "      --crl-require   refuse chains whose CAs have no current CRL\n"
+	      "      --revoked FILE  the local revocation list the mount's -o revoked= uses\n"
 	      "  -j, --threads N     worker threads (default: one per CPU, at most 16)\n"
 	      "  -q, --quiet         no progress bar, and only failures are reported\n"
 	      "  -h, --help          this text\n"
@@ -43,9 +56,14 @@ static void help(FILE *out)
 
 struct verify_opts {
 	struct tool_opts opt;
+	struct ctfs_trust_opts topts;
+	struct ctfs_trust trust;
+	bool with_trust;
 	const char *target;
 	unsigned ok, failed, skipped;
 };
+
+enum { OPT_TRUST = 256, OPT_CRL, OPT_REVOKED };
 
 static int parse(int argc, char **argv, struct verify_opts *o)
 {
@@ -55,6 +73,9 @@ static int parse(int argc, char **argv, struct verify_opts *o)
 		{ "threads", required_argument, NULL, 'j' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "trust", required_argument, NULL, OPT_TRUST },
+		{ "crl-require", no_argument, NULL, OPT_CRL },
+		{ "revoked", required_argument, NULL, OPT_REVOKED },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c, rc;
@@ -62,10 +83,20 @@ static int parse(int argc, char **argv, struct verify_opts *o)
 	optind = 0;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "K:k:j:qh", longopts, NULL)) != -1) {
-		rc = tool_common_opt("verify", c, argv, &o->opt);
-		if (rc)
-			return rc;
+		if (c == OPT_TRUST) {
+			o->topts.trust = optarg;
+		} else if (c == OPT_CRL) {
+			o->topts.crl_require = true;
+		} else if (c == OPT_REVOKED) {
+			o->topts.revoked = optarg;
+		} else {
+			rc = tool_common_opt("verify", c, argv, &o->opt);
+			if (rc)
+				return rc;
+		}
 	}
+	if (o->topts.crl_require && !o->topts.trust)
+		return tool_usage("verify", "--crl-require needs --trust");
 	if (argc - optind != 1)
 		return tool_usage("verify", "expected one FILE or DIR");
 	rc = tool_keys_either("verify", &o->opt.keys);
@@ -80,6 +111,26 @@ static const char *kid_or(const char *kid)
 	return kid ? kid : "(none)";
 }
 
+/* Who signed: thumbprint, chain, model id/version, header digest. */
+static void print_signer(const char *path, const struct ctfs_model *m)
+{
+	char tp[CTFS_THUMBPRINT_TEXT], err[128];
+	struct ctfs_buf hex = { 0 };
+	const char *id;
+	uint64_t version;
+
+	ctfs_thumbprint_text(m->signer_tp, tp);
+	printf("%s: signer %s%s\n", path, tp, m->chain ? " (certificate chain validated)" : "");
+	for (size_t i = 0; m->chain && i < m->chain->n; i++)
+		printf("%s:   chain[%zu] %s serial %s\n", path, i, m->chain->subject[i],
+		       m->chain->serial[i]);
+	if (!ctfs_model_version(m, &id, &version, err, sizeof(err)))
+		printf("%s: model %s version %llu\n", path, id, (unsigned long long)version);
+	if (!ctfs_hex_encode(m->header_digest, sizeof(m->header_digest), &hex))
+		printf("%s: header digest %s\n", path, (char *)hex.data);
+	ctfs_buf_free(&hex);
+}
+
 static int verify_crypto(struct verify_opts *o, const char *path, struct ctfs_model *m,
 			 struct tool_progress *p)
 {
@@ -92,11 +143,26 @@ static int verify_crypto(struct verify_opts *o, const char *path, struct ctfs_mo
 	uint64_t plain_bytes = 0;
 	int rc;
 
+	uint64_t digest_chunks = 0;
+
 	rc = ctfs_model_check_signature(m, &o->opt.keys.kp, err, sizeof(err));
+	if (!rc && !o->opt.quiet)
+		print_signer(path, m);
+	if (!rc)
+		rc = ctfs_model_check_revoked(m, &o->opt.keys.kp, err, sizeof(err));
+	if (!rc && !o->opt.quiet && o->with_trust)
+		printf("%s: revocation: not revoked (%s%s%s)\n", path,
+		       o->topts.revoked ? "revocation list checked" : "no revocation list",
+		       m->chain ? (m->chain->crl_checked ? ", CRLs applied" : ", no CRL") : "",
+		       o->topts.crl_require ? ", CRLs required" : "");
+	if (!rc)
+		rc = ctfs_model_load_digests(m, &o->opt.keys.kp, err, sizeof(err));
 	if (!rc)
 		rc = ctfs_model_unwrap_keys(m, &o->opt.keys.kp, err, sizeof(err));
 	if (!rc)
 		rc = ctfs_model_check_data(m, &c, err, sizeof(err));
+	if (!rc)
+		rc = ctfs_model_check_plain_digests(m, &digest_chunks, err, sizeof(err));
 	tool_progress_clear(p);
 	if (rc) {
 		tool_err("%s: FAILED: %s", path, *err ? err : strerror(-rc));
@@ -117,7 +183,12 @@ static int verify_crypto(struct verify_opts *o, const char *path, struct ctfs_mo
 	       (unsigned long long)c.messages,
 	       m->ci->version == 2 ? (c.messages == 1 ? "chunk" : "chunks") :
 	       (c.messages == 1 ? "tensor" : "tensors"), (unsigned long long)c.bytes);
-	if (plain)
+	if (plain && m->digests)
+		printf("%s: %zu plaintext tensor%s (%llu bytes): %llu chunk%s match their signed "
+		       "digests\n", path, plain, plain == 1 ? "" : "s",
+		       (unsigned long long)plain_bytes, (unsigned long long)digest_chunks,
+		       digest_chunks == 1 ? "" : "s");
+	else if (plain)
 		printf("%s: note: %zu plaintext tensor%s (%llu bytes): names, shapes and offsets "
 		       "are signed, the bytes are not protected by the format\n", path, plain,
 		       plain == 1 ? "" : "s", (unsigned long long)plain_bytes);
@@ -216,6 +287,17 @@ static int run(int argc, char **argv)
 		return rc;
 	if (tool_keys_open(&o.opt.keys))
 		return TOOL_FAIL;
+	o.with_trust = o.topts.trust || o.topts.revoked;
+	if (o.with_trust) {
+		char err[512] = "";
+
+		if (ctfs_trust_init(&o.trust, &o.topts, err, sizeof(err))) {
+			tool_err("%s", err);
+			tool_keys_close(&o.opt.keys);
+			return TOOL_FAIL;
+		}
+		o.opt.keys.kp.trust = &o.trust;
+	}
 	tool_signals_install();
 	if (tool_is_dir(o.target)) {
 		rc = verify_dir(&o);
@@ -223,6 +305,8 @@ static int run(int argc, char **argv)
 		tool_progress_init(&p, o.opt.quiet, "verifying", 0);
 		rc = verify_one(&o, o.target, false, &p) ? TOOL_FAIL : TOOL_OK;
 	}
+	if (o.with_trust)
+		ctfs_trust_destroy(&o.trust);
 	tool_keys_close(&o.opt.keys);
 	return rc;
 }

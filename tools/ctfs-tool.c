@@ -28,6 +28,8 @@ static const struct tool_cmd *const commands[] = {
 	&tool_cmd_verify,
 	&tool_cmd_decrypt,
 	&tool_cmd_rewrap,
+	&tool_cmd_sign,
+	&tool_cmd_rollback,
 	&tool_cmd_tgsp,
 	&tool_cmd_policy,
 	&tool_cmd_keyd,
@@ -234,7 +236,7 @@ static void main_help(FILE *out)
 		fprintf(out, "  %-10s %s\n", commands[i]->name, commands[i]->summary);
 	fputs("\n"
 	      "'ctfs-tool COMMAND --help' describes a command.\n"
-	      "Options: -h, --help  this text; --version  the version.\n"
+	      "Options: -h, --help  this text; -V, --version  the version.\n"
 	      "Exit status: 0 success, 1 failure, 2 bad command line.\n", out);
 }
 
@@ -268,7 +270,7 @@ int main(int argc, char **argv)
 		main_help(stdout);
 		return TOOL_OK;
 	}
-	if (!strcmp(argv[1], "--version")) {
+	if (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version")) {
 		printf("ctfs-tool %s\n", PACKAGE_VERSION);
 		return TOOL_OK;
 	}

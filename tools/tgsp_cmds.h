@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "tgsp/build.h"
 #include "tgsp/tgsp.h"
 
 int tgsp_keygen(int argc, char **argv);

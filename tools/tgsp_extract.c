@@ -1,8 +1,11 @@
 /* Extraction of an open TGSP package. Member paths were normalised by the
- * index (no "..", nothing absolute); here every directory on the way is
- * opened with O_NOFOLLOW, files are created with O_EXCL, and symbolic links
- * are made last and only when they point inside the tree, so nothing is
- * ever written outside the output directory or over an existing file. */
+ * index (no "..", nothing absolute); here every member is created relative
+ * to a directory fd opened beneath the output directory, each directory on
+ * the way with O_NOFOLLOW (a link is never followed while walking), files
+ * with O_EXCL, and symbolic links last and only when their target, resolved
+ * through every other link, stays inside the tree; so nothing is ever
+ * written outside the output directory or over an existing file, and no
+ * extracted link leads out of it. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -99,39 +102,135 @@ static int make_dir(int root, const struct ctfs_tar_entry *e)
 	return rc;
 }
 
-/* A relative target that stays inside the tree from where the link is. */
-static bool link_inside(const struct ctfs_tar_entry *e)
+/* --- where a link leads ------------------------------------------------------
+ * A link's text can stay inside the tree while its path goes through another
+ * link (h/s -> .., h/t -> s/../../etc/passwd): the target is resolved the way
+ * the kernel will, component by component, against every link the archive
+ * holds (all exist once extraction ends, whatever the order) and anything
+ * already in the output directory, and refused when it would leave the tree. */
+
+#define MAX_HOPS 40	/* the kernel's own limit on links in one lookup */
+
+struct walk {
+	int root;
+	const struct ctfs_tar_index *ix;
+	char cur[CTFS_TAR_MAX_PATH + 1];	/* resolved so far, "" = root */
+	size_t len;
+	int hops;
+};
+
+/* The target of cur when it is a link (in the archive or on disk), else NULL;
+ * *owned says the result was allocated. */
+static const char *link_at(struct walk *w, bool *owned)
 {
-	long depth = 0;
-	const char *p;
+	const struct ctfs_tar_entry *e = ctfs_tar_lookup(w->ix, w->cur);
+	const char *leaf;
+	char *buf;
+	ssize_t n;
+	int dir;
 
-	for (p = e->path; (p = strchr(p, '/')); p++)
-		depth++;
-	if (e->link[0] == '/')
+	*owned = false;
+	if (e)
+		return e->type == CTFS_TAR_SYMLINK ? e->link : NULL;
+	dir = open_parent(w->root, w->cur, &leaf);
+	if (dir < 0)
+		return NULL;	/* a parent is not a directory: the kernel stops there too */
+	buf = malloc(CTFS_TAR_MAX_PATH + 1);
+	n = buf ? readlinkat(dir, leaf, buf, CTFS_TAR_MAX_PATH + 1) : -1;
+	close(dir);
+	if (n < 0 || n > CTFS_TAR_MAX_PATH) {
+		free(buf);
+		return n > CTFS_TAR_MAX_PATH ? "/" : NULL;	/* too long: treat as outside */
+	}
+	buf[n] = 0;
+	*owned = true;
+	return buf;
+}
+
+static bool walk_push(struct walk *w, const char *c, size_t n)
+{
+	if (w->len + (w->len ? 1 : 0) + n > CTFS_TAR_MAX_PATH)
 		return false;
-	for (p = e->link; *p;) {
-		size_t n = strcspn(p, "/");
+	if (w->len)
+		w->cur[w->len++] = '/';
+	memcpy(w->cur + w->len, c, n);
+	w->len += n;
+	w->cur[w->len] = 0;
+	return true;
+}
 
-		if (n == 2 && p[0] == '.' && p[1] == '.')
-			depth--;
-		else if (n && !(n == 1 && p[0] == '.'))
-			depth++;
-		if (depth < 0)
-			return false;
+static void walk_pop(struct walk *w)
+{
+	char *slash = memrchr(w->cur, '/', w->len);
+
+	w->len = slash ? (size_t)(slash - w->cur) : 0;
+	w->cur[w->len] = 0;
+}
+
+/* Follows path from w->cur; false when it leaves the tree (or is absolute,
+ * too long, or has too many links). */
+static bool walk_path(struct walk *w, const char *path)
+{
+	if (path[0] == '/')
+		return false;
+	for (const char *p = path; *p;) {
+		size_t n = strcspn(p, "/");
+		const char *target;
+		bool owned, ok;
+
+		if (n == 2 && p[0] == '.' && p[1] == '.') {
+			if (!w->len)
+				return false;
+			walk_pop(w);
+		} else if (n && !(n == 1 && p[0] == '.')) {
+			if (!walk_push(w, p, n))
+				return false;
+			target = link_at(w, &owned);
+			if (target) {
+				walk_pop(w);	/* a link resolves from its own directory */
+				ok = ++w->hops <= MAX_HOPS && walk_path(w, target);
+				if (owned)
+					free((char *)target);
+				if (!ok)
+					return false;
+			}
+		}
 		p += n;
 		p += *p == '/';
 	}
 	return true;
 }
 
-static int make_link(int root, const struct ctfs_tar_entry *e)
+/* Whether e's target, followed the way the kernel will, stays in the tree. */
+static bool link_inside(int root, const struct ctfs_tgsp *p, const struct ctfs_tar_entry *e)
+{
+	struct walk *w = calloc(1, sizeof(*w));
+	const char *slash = strrchr(e->path, '/');
+	bool ok;
+
+	if (!w)
+		return false;
+	w->root = root;
+	w->ix = ctfs_tgsp_index(p);
+	if (slash)
+		walk_push(w, e->path, (size_t)(slash - e->path));
+	ok = walk_path(w, e->link);
+	free(w);
+	return ok;
+}
+
+/* Creates a link that stays inside; one that leads out is not created
+ * (*refused counts it) and the extraction goes on. */
+static int make_link(struct ctfs_tgsp *p, int root, const struct ctfs_tar_entry *e,
+		     uint64_t *refused)
 {
 	const char *leaf;
 	int dir, rc = 0;
 
-	if (!link_inside(e)) {
-		fprintf(stderr, "ctfs-tool: skipped %s: its link target '%s' leaves the tree\n",
-			e->path, e->link);
+	if (!link_inside(root, p, e)) {
+		fprintf(stderr, "ctfs-tool: refused symbolic link %s -> '%.200s': it resolves "
+			"outside the output directory\n", e->path, e->link);
+		++*refused;
 		return 0;
 	}
 	dir = open_parent(root, e->path, &leaf);
@@ -168,7 +267,7 @@ int tgsp_extract(struct ctfs_tgsp *p, const char *out_dir, bool verbose)
 {
 	const struct ctfs_tar_index *ix = ctfs_tgsp_index(p);
 	uint8_t *buf = malloc(COPY_CHUNK);
-	uint64_t files = 0, bytes = 0;
+	uint64_t files = 0, bytes = 0, refused = 0;
 	int root, rc = 0;
 
 	if (!buf)
@@ -195,7 +294,7 @@ int tgsp_extract(struct ctfs_tgsp *p, const char *out_dir, bool verbose)
 			else if (pass == 0 && e->type == CTFS_TAR_FILE)
 				rc = make_file(p, root, e, buf);
 			else if (pass == 1 && e->type == CTFS_TAR_SYMLINK)
-				rc = make_link(root, e);
+				rc = make_link(p, root, e, &refused);
 			else
 				continue;
 			if (rc)
@@ -213,6 +312,9 @@ int tgsp_extract(struct ctfs_tgsp *p, const char *out_dir, bool verbose)
 		tool_err("%s: %s", out_dir, strerror(-rc));
 	if (!rc)
 		printf("%s: %" PRIu64 " file(s), %" PRIu64 " bytes\n", out_dir, files, bytes);
+	if (!rc && refused)
+		fprintf(stderr, "ctfs-tool: %s: %" PRIu64 " symbolic link(s) refused\n", out_dir,
+			refused);
 	explicit_bzero(buf, COPY_CHUNK);
 	free(buf);
 	close(root);

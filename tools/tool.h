@@ -33,6 +33,8 @@ extern const struct tool_cmd tool_cmd_decrypt;
 extern const struct tool_cmd tool_cmd_inspect;
 extern const struct tool_cmd tool_cmd_verify;
 extern const struct tool_cmd tool_cmd_rewrap;
+extern const struct tool_cmd tool_cmd_sign;
+extern const struct tool_cmd tool_cmd_rollback;
 extern const struct tool_cmd tool_cmd_tgsp;
 extern const struct tool_cmd tool_cmd_policy;
 extern const struct tool_cmd tool_cmd_keyd;
@@ -186,6 +188,37 @@ int tool_policy_conflict(const char *cmd, const struct tool_policy_args *p);
 /* Read the files given into *local / *remote (NULL when not given);
  * -EINVAL with the reason printed, and nothing kept, on failure. */
 int tool_policy_read(const struct tool_policy_args *p, char **local, char **remote);
+
+/* --model-id ID, --model-version N, --x5c CHAIN.pem, --no-digests
+ * (tools/trust_opts.c), as encrypt, rewrap and sign take them. */
+enum { TOOL_OPT_MODEL_ID = 0x300, TOOL_OPT_MODEL_VERSION, TOOL_OPT_X5C, TOOL_OPT_NO_DIGESTS };
+#define TOOL_TRUST_META_LONGOPTS \
+	{ "model-id", required_argument, NULL, TOOL_OPT_MODEL_ID }, \
+	{ "model-version", required_argument, NULL, TOOL_OPT_MODEL_VERSION }, \
+	{ "x5c", required_argument, NULL, TOOL_OPT_X5C }, \
+	{ "no-digests", no_argument, NULL, TOOL_OPT_NO_DIGESTS }
+#define TOOL_TRUST_META_HELP \
+	"      --model-id ID      signed ctfs.model_id: the model this file is a version\n" \
+	"                         of, for anti-rollback (with --model-version)\n" \
+	"      --model-version N  signed ctfs.version (decimal integer); a mount with\n" \
+	"                         -o rollback_db= refuses versions below one it served\n" \
+	"      --x5c CHAIN.pem    the signing key's certificate chain (leaf first),\n" \
+	"                         written into __crypto_keys__.sign.x5c for -o trust=\n" \
+	"      --no-digests       do not write ctfs.plain_sha256 (the SHA-256 of every\n" \
+	"                         chunk of every plaintext tensor, checked on reads)\n"
+struct tool_trust_meta {
+	const char *model_id, *model_version, *x5c_path;
+	bool no_digests;
+	char **x5c;
+	size_t n_x5c;
+};
+/* Record option c if it is one of the four: true when it was. */
+bool tool_trust_meta_opt(int c, const char *arg, struct tool_trust_meta *m);
+/* Usage check of the values: TOOL_USAGE (printed) or 0. */
+int tool_trust_meta_check(const char *cmd, const struct tool_trust_meta *m);
+/* Load --x5c and check that its leaf holds signer's key; 0 or -errno (printed). */
+int tool_trust_meta_load(struct tool_trust_meta *m, const struct ctfs_jwk *signer);
+void tool_trust_meta_free(struct tool_trust_meta *m);
 
 /* ---- directory trees (tools/tree.c) ------------------------------------------------ */
 

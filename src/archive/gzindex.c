@@ -16,7 +16,11 @@
  * with several requests at once (up to some 8 MiB ahead with ctfs's 4 MiB
  * readahead), which FUSE threads serve out of order; a request just behind
  * a cursor is then copied, not inflated again from an access point. */
+#ifdef CTFS_GZINDEX_RING
+#define RING CTFS_GZINDEX_RING	/* fuzz builds: small, so it wraps often */
+#else
 #define RING (8u << 20)
+#endif
 #define BUILD_STEP (256u << 10)
 #define GZIP_BITS 31		/* zlib: gzip wrapper, 32 KiB window */
 #define RAW_BITS (-15)		/* zlib: raw deflate, 32 KiB window */
@@ -297,9 +301,11 @@ static int build_pass(struct ctfs_gzindex *ix, ctfs_gz_sink sink, void *sink_arg
 
 		rc = produce(ix, c, BUILD_STEP, Z_BLOCK, &got, &ret);
 		if (rc == -EBADMSG && !c->fetch_failed) {
+			/* zlib's reason first: a bad trailer is found at the
+			 * very end of the input, which is not a truncation */
 			ctfs_seterr(err, errlen, "corrupt archive: gzip: %s",
-				    c->in >= ix->src.size ? "stream truncated" :
-				    c->zs.msg ? c->zs.msg : "bad data");
+				    c->zs.msg ? c->zs.msg :
+				    c->in >= ix->src.size ? "stream truncated" : "bad data");
 			break;
 		}
 		if (!rc && got)

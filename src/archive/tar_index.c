@@ -45,6 +45,7 @@ struct ctfs_tar_parser {
 	size_t n, capn;
 	size_t skipped;
 	uint64_t zero_bytes;
+	uint64_t name_bytes;	/* paths and link targets kept so far */
 };
 
 struct ctfs_tar_index {
@@ -167,6 +168,9 @@ static int add_raw(struct ctfs_tar_parser *p, const char *path, size_t len, stru
 
 	if (p->n >= CTFS_TAR_MAX_MEMBERS)
 		return corrupt(err, errlen, p->pos, "more than 2^20 members");
+	p->name_bytes += len + 1 + (r->link ? strlen(r->link) + 1 : 0);
+	if (p->name_bytes > CTFS_TAR_MAX_NAMES)
+		return corrupt(err, errlen, p->pos, "member paths and link targets over 64 MiB");
 	if (p->n == p->capn) {
 		size_t nc = p->capn ? p->capn * 2 : 64;
 		struct raw *v = realloc(p->v, nc * sizeof(*v));
@@ -238,6 +242,11 @@ static int parse_pax(struct ctfs_tar_parser *p, char *err, size_t errlen)
 		const char *key = sp + 1, *val = eq + 1;
 		size_t klen = (size_t)(eq - key), vlen = (size_t)(s + reclen - 1 - val);
 
+		if ((klen == 4 && !memcmp(key, "path", 4)) ||
+		    (klen == 8 && !memcmp(key, "linkpath", 8))) {
+			if (vlen > CTFS_TAR_MAX_PATH)
+				return corrupt(err, errlen, p->pos, "pax path or link target over 4095 bytes");
+		}
 		if (klen == 4 && !memcmp(key, "path", 4)) {
 			rc = set_pending(&p->pend.path, &p->pend.path_len, val, vlen);
 		} else if (klen == 8 && !memcmp(key, "linkpath", 8)) {
@@ -271,6 +280,8 @@ static int finish_capture(struct ctfs_tar_parser *p, char *err, size_t errlen)
 		return parse_pax(p, err, errlen);
 	while (len && s[len - 1] == 0)
 		len--;
+	if (len > CTFS_TAR_MAX_PATH)
+		return corrupt(err, errlen, p->pos, "GNU long name or link target over 4095 bytes");
 	if (p->cap_kind == 'L')
 		return set_pending(&p->pend.path, &p->pend.path_len, s, len);
 	return set_pending(&p->pend.link, &p->pend.link_len, s, len);
@@ -334,6 +345,8 @@ static int member(struct ctfs_tar_parser *p, const uint8_t *h, char type, uint64
 
 		if (!ll || memchr(l, 0, ll))
 			return corrupt(err, errlen, p->pos, "link member without a target");
+		if (ll > CTFS_TAR_MAX_PATH)
+			return corrupt(err, errlen, p->pos, "link target over 4095 bytes");
 		r.link = malloc(ll + 1);
 		if (!r.link)
 			return -ENOMEM;
@@ -378,6 +391,8 @@ static int header(struct ctfs_tar_parser *p, char *err, size_t errlen)
 	case 'K':
 		return start_data(p, size, true, type, err, errlen);
 	case 'g':
+		if (size > CTFS_TAR_MAX_AUX)
+			return corrupt(err, errlen, at, "global pax header over 1 MiB");
 		return start_data(p, size, false, 0, err, errlen);
 	case '0':
 	case '\0':
@@ -396,6 +411,8 @@ static int header(struct ctfs_tar_parser *p, char *err, size_t errlen)
 		p->skipped++;
 		rc = 0;
 	}
+	if (!rc && size > CTFS_TAR_MAX_AUX && type != '0' && type != '\0' && type != '7')
+		rc = corrupt(err, errlen, at, "a member that is not a regular file carries over 1 MiB of data");
 	pending_clear(&p->pend);
 	/* links and directories carry no data, but skip whatever a header says */
 	return rc ? rc : start_data(p, size, false, 0, err, errlen);
@@ -440,6 +457,9 @@ int ctfs_tar_parser_feed(struct ctfs_tar_parser *p, const uint8_t *data, size_t 
 			break;
 		case ST_END:
 		default:
+			if (p->zero_bytes + len > CTFS_TAR_MAX_TRAILER)
+				return corrupt(err, errlen, p->pos,
+					       "more than 64 KiB after the end-of-archive marker");
 			n = len;
 			for (size_t i = 0; i < n; i++) {
 				if (data[i])

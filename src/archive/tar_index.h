@@ -9,12 +9,21 @@
  * are kept; devices, FIFOs and other special members are skipped (counted in
  * ctfs_tar_skipped). Parent directories that the archive does not list are
  * made up (mode 0755). The archive must end with its end-of-archive marker
- * (two zero blocks) followed by nothing but zeros.
+ * (two zero blocks) followed by nothing but zeros, CTFS_TAR_MAX_TRAILER
+ * bytes at most from the marker's start (tar writers pad to a 10 KiB
+ * record; more is only there to make a reader inflate for nothing).
+ *
+ * Bounds on untrusted archives (the index's memory, the work of one pass):
+ * CTFS_TAR_MAX_MEMBERS members, paths and link targets of CTFS_TAR_MAX_PATH
+ * bytes, CTFS_TAR_MAX_NAMES bytes of paths and targets together, and
+ * CTFS_TAR_MAX_AUX bytes of data for a member that is not a regular file
+ * (directories, links and skipped special members carry none normally).
  *
  * Refused as corrupt: bad header checksum, unknown magic, bad numbers, a
  * stream that ends inside a member, paths that are absolute or have "..",
  * "." or empty components, components over 255 bytes, duplicate paths, a
- * path below a non-directory, a hard link to no earlier regular file.
+ * path below a non-directory, a hard link to no earlier regular file,
+ * and archives beyond the bounds above.
  */
 #ifndef CTFS_TAR_INDEX_H
 #define CTFS_TAR_INDEX_H
@@ -28,6 +37,9 @@
 #define CTFS_TAR_BLOCK 512
 #define CTFS_TAR_MAX_MEMBERS (1u << 20)
 #define CTFS_TAR_MAX_PATH 4095
+#define CTFS_TAR_MAX_NAMES (64u << 20)
+#define CTFS_TAR_MAX_TRAILER (64u << 10)
+#define CTFS_TAR_MAX_AUX (1u << 20)
 #define CTFS_TAR_NONE SIZE_MAX
 
 enum ctfs_tar_type { CTFS_TAR_FILE, CTFS_TAR_DIR, CTFS_TAR_SYMLINK };

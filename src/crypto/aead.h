@@ -49,6 +49,22 @@ int ctfs_aead_stream_update(struct ctfs_aead_stream *s, const uint8_t *in, size_
 int ctfs_aead_stream_final(struct ctfs_aead_stream *s, const uint8_t *tag);
 void ctfs_aead_stream_free(struct ctfs_aead_stream *s);
 
+/* Streaming seal with empty AAD, in bounded memory: one context, bound to
+ * its cipher once and re-keyed by begin for each message, so a worker that
+ * seals many messages keeps it. update may be called any number of times
+ * between begin and end (in == out allowed); the total of a message is
+ * capped at ctfs_alg_max_len (-EMSGSIZE). end writes the 16-byte tag. */
+struct ctfs_aead_sealer;
+
+int ctfs_aead_sealer_new(struct ctfs_aead_sealer **s, enum ctfs_alg alg);
+int ctfs_aead_sealer_begin(struct ctfs_aead_sealer *s, const uint8_t *key,
+			   const uint8_t *nonce);
+int ctfs_aead_sealer_update(struct ctfs_aead_sealer *s, const uint8_t *in, size_t len,
+			    uint8_t *out);
+int ctfs_aead_sealer_end(struct ctfs_aead_sealer *s, uint8_t *tag);
+/* Frees the context, whose providers wipe the key schedule. NULL is fine. */
+void ctfs_aead_sealer_free(struct ctfs_aead_sealer *s);
+
 /* XOR in[0..len) with the keystream that the AEAD applies at byte `off` of
  * a message under (key, nonce): AES-GCM is CTR with the 32-bit counter
  * starting at 2, ChaCha20-Poly1305 is ChaCha20 with the block counter

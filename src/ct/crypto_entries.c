@@ -10,11 +10,14 @@
 #include <strings.h>
 
 #include "codec/base64.h"
+#include "json/json_unique.h"
 #include "util.h"
 
+/* ctfs.plain_sha256 (trust/digests.h) describes the protected file: the
+ * plaintext view and decrypted exports leave it out like the crypto entries. */
 const char *const ctfs_crypto_meta_keys[] = {
 	CTFS_META_CRYPTO_KEYS, CTFS_META_ENCRYPTION, CTFS_META_POLICY,
-	CTFS_META_SIGNATURE, NULL,
+	CTFS_META_SIGNATURE, "ctfs.plain_sha256", NULL,
 };
 
 const char *const ctfs_signature_omit[] = { CTFS_META_SIGNATURE, NULL };
@@ -80,10 +83,17 @@ static cJSON *parse_meta_json(const struct ctfs_st_header *h, const char *key,
 			      char *err, size_t errlen)
 {
 	const char *text = ctfs_st_meta_get(h, key);
+	char why[160];
 	cJSON *j;
 
 	if (!text) {
 		ctfs_seterr(err, errlen, "encrypted file lacks %s", key);
+		return NULL;
+	}
+	/* signed text must mean one thing to every reader: cJSON alone would
+	 * keep the first of two equal keys where another reader keeps the last */
+	if (ctfs_json_check_strict(text, strlen(text), why, sizeof(why))) {
+		ctfs_seterr(err, errlen, "%s is not strict JSON: %s", key, why);
 		return NULL;
 	}
 	j = cJSON_ParseWithOpts(text, NULL, true);

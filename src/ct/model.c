@@ -10,6 +10,7 @@
 #include "safetensors/header_json.h"
 #include "crypto/secmem.h"
 #include "ct/v1_reader.h"
+#include "trust/digests.h"
 
 static atomic_uint_fast64_t next_uid = 1;
 
@@ -28,7 +29,7 @@ static bool looks_like_safetensors(int fd, uint64_t size)
 	if (size < 10 || ctfs_pread_full(fd, b, sizeof(b), 0))
 		return false;
 	n = ctfs_load_le64(b);
-	return n >= 2 && n <= 100000000 && n <= size - 8 && b[8] == '{';
+	return n >= 2 && n <= CTFS_ST_MAX_HEADER && n <= size - 8 && b[8] == '{';
 }
 
 static int build_view(struct ctfs_model *m, char *err, size_t errlen)
@@ -65,7 +66,7 @@ static bool mentions_encryption(int fd, uint64_t size)
 	if (ctfs_pread_full(fd, b, sizeof(b), 0))
 		return false;
 	n = ctfs_load_le64(b);
-	if (n > 100000000 || n > size - 8)
+	if (n > CTFS_ST_MAX_HEADER || n > size - 8)
 		return false;
 	text = malloc(n + 1);
 	if (!text)
@@ -186,6 +187,8 @@ void ctfs_model_put(struct ctfs_model *m)
 		free(m->streams);
 	}
 	ctfs_secure_free(m->deks);
+	ctfs_digests_free(m->digests);
+	free(m->chain);
 	ctfs_ct_free(m->ci);
 	ctfs_st_free(m->h);
 	ctfs_buf_free(&m->view_hdr);

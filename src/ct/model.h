@@ -19,6 +19,19 @@
 #include "util.h"
 
 struct ctfs_cache;
+struct ctfs_chain_info;
+struct ctfs_model;
+
+/* The access decision of an open (CONTROL-PLANE.md step 6), made after the
+ * signature and trust checks, before any key is touched, at every unlock.
+ * check returns 0 to allow, or -EACCES with err saying why. Without a gate
+ * the file's local policy decides as upstream does (no input), and only at
+ * the first unlock. */
+struct ctfs_gate {
+	int (*check)(void *arg, const struct ctfs_model *m, char *err, size_t errlen);
+	void *arg;
+};
+struct ctfs_digests;
 struct ctfs_stream_state;
 
 struct ctfs_model {
@@ -34,6 +47,11 @@ struct ctfs_model {
 	uint8_t *deks;                /* locked: n_tensors * 32 bytes, after unlock */
 	bool unlocked;
 	uint8_t master_fpr[32];       /* SHA-256 of the master key the DEKs came from */
+	uint8_t signer_tp[32];        /* RFC 7638 thumbprint of the key the signature verified with */
+	bool signer_ok;               /* signer_tp is set */
+	uint8_t header_digest[32];    /* SHA-256 of the signed header text */
+	struct ctfs_chain_info *chain; /* the signer's validated certificate chain, or NULL */
+	struct ctfs_digests *digests; /* plaintext chunk digests (ctfs.plain_sha256), or NULL */
 	pthread_mutex_t lock;         /* serialises unlocking */
 	pthread_mutex_t stream_lock;  /* serialises first checks of v1 tensors (long) */
 	struct ctfs_stream_state **streams; /* per tensor, v1 only, built lazily */
@@ -55,18 +73,21 @@ static inline bool ctfs_model_is_encrypted(const struct ctfs_model *m)
 	return m->ci != NULL;
 }
 
-/* Verify signature, policy and keys; once unlocked, check at every call that
- * the master key is still the one in the key provider. 0, or -EBADMSG
- * (signature), -EACCES (policy), -ENOKEY (key missing), -EKEYREJECTED (wrong
- * key), -EFBIG (chunks too large). */
+/* Verify signature, signer binding, policy and keys; once unlocked, check at
+ * every call that the master key is still the one in the key provider and
+ * still accepts the file's signer. 0, or -EBADMSG (signature), -EACCES
+ * (policy), -ENOKEY (key missing), -EKEYREJECTED (wrong key, or a master key
+ * that does not allow the file's signer), -EFBIG (chunks too large). */
 int ctfs_model_unlock(struct ctfs_model *m, const struct ctfs_keyprov *kp,
-		      char *err, size_t errlen);
+		      const struct ctfs_gate *gate, char *err, size_t errlen);
 
 /* The two key steps of ctfs_model_unlock on their own, for tools that check
  * a file rather than serve it (no policy, no locking: the caller owns m).
- * check_signature: 0, -EBADMSG or -ENOKEY. unwrap_keys fills the keys that
- * ctfs_model_dek returns, stopping at the first tensor whose key does not
- * unwrap (-EKEYREJECTED, err names it) or -ENOKEY. */
+ * check_signature: 0, -EBADMSG or -ENOKEY. unwrap_keys (after
+ * check_signature) refuses a master key that does not allow the signer
+ * (-EKEYREJECTED), then fills the keys that ctfs_model_dek returns,
+ * stopping at the first tensor whose key does not unwrap (-EKEYREJECTED,
+ * err names it) or -ENOKEY. */
 int ctfs_model_check_signature(struct ctfs_model *m, const struct ctfs_keyprov *kp,
 			       char *err, size_t errlen);
 int ctfs_model_unwrap_keys(struct ctfs_model *m, const struct ctfs_keyprov *kp,

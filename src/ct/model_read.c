@@ -10,6 +10,7 @@
 #include "ct/model.h"
 #include "ct/v1_reader.h"
 #include "ct/range_map.h"
+#include "trust/digests.h"
 
 struct read_ctx {
 	struct ctfs_model *m;
@@ -68,6 +69,55 @@ static int read_chunk(struct read_ctx *rc_, const struct ctfs_seg *s)
 	return rc;
 }
 
+/* Chunk `chunk` of plaintext tensor t, read whole and checked against its
+ * signed digest (ctfs.plain_sha256), as a tag is checked for ciphertext. */
+static int plain_chunk(struct ctfs_model *m, size_t t, uint64_t chunk, uint8_t *out, size_t len)
+{
+	uint64_t file_off = m->h->data_start + m->h->tensors[t].begin +
+			    chunk * m->digests->chunk_size;
+	int rc = ctfs_pread_full(m->fd, out, len, file_off);
+
+	if (!rc && ctfs_digests_check(m->digests, t, chunk, out, len)) {
+		ctfs_err("%s: plaintext tensor '%s' chunk %llu fails its digest (tampered or "
+			 "corrupt)", m->name, m->h->tensors[t].name, (unsigned long long)chunk);
+		rc = -EIO;
+	}
+	return rc ? -EIO : 0;
+}
+
+/* A plaintext segment with digests: chunk by chunk through the cache. */
+static int read_plain_verified(struct read_ctx *ctx, const struct ctfs_seg *s)
+{
+	struct ctfs_model *m = ctx->m;
+	uint64_t tlen = tensor_len(m, s->tensor), cs = m->digests->chunk_size;
+	uint64_t toff = s->off - m->h->data_start - m->h->tensors[s->tensor].begin;
+	size_t done = 0;
+	int rc = 0;
+
+	while (!rc && done < s->len) {
+		uint64_t chunk = (toff + done) / cs, in = (toff + done) % cs;
+		size_t clen = ctfs_digests_chunk_len(m->digests, tlen, chunk);
+		size_t n = clen - in < s->len - done ? (size_t)(clen - in) : s->len - done;
+		struct ctfs_cache_key key = { m->uid, s->tensor, chunk };
+		struct ctfs_cache_entry *e;
+		bool fill;
+
+		if (in == 0 && n == clen) {	/* whole chunk: straight into the reply */
+			rc = plain_chunk(m, s->tensor, chunk, ctx->buf + s->buf_off + done, clen);
+		} else if (!(rc = ctfs_cache_lookup(ctx->cache, &key, clen, &e, &fill))) {
+			if (fill) {
+				rc = plain_chunk(m, s->tensor, chunk, ctfs_cache_data(e), clen);
+				ctfs_cache_filled(ctx->cache, e, rc == 0);
+			}
+			if (!rc)
+				memcpy(ctx->buf + s->buf_off + done, ctfs_cache_data(e) + in, n);
+			ctfs_cache_put(ctx->cache, e);
+		}
+		done += n;
+	}
+	return rc;
+}
+
 static void stream_msg(const struct ctfs_model *m, size_t t, struct ctfs_stream_msg *msg)
 {
 	*msg = (struct ctfs_stream_msg){
@@ -122,6 +172,8 @@ static int read_seg(void *arg, const struct ctfs_seg *s)
 		memcpy(ctx->buf + s->buf_off, ctx->m->view_hdr.data + s->off, s->len);
 		return 0;
 	case CTFS_SEG_PLAIN:
+		if (ctfs_digests_cover(ctx->m->digests, s->tensor))
+			return read_plain_verified(ctx, s);
 		return ctfs_pread_full(ctx->m->fd, ctx->buf + s->buf_off, s->len, s->off);
 	case CTFS_SEG_CHUNK:
 		return read_chunk(ctx, s);
@@ -178,7 +230,7 @@ ssize_t ctfs_model_read(struct ctfs_model *m, struct ctfs_cache *cache,
 	if (off >= m->view_size)
 		return 0;
 	n = m->view_size - off < len ? (size_t)(m->view_size - off) : len;
-	rc = ctfs_range_map(m, off, n, read_seg, &ctx);
+	rc = ctfs_range_map_view(m->h, m->ci, m->view_hdr.len, off, n, read_seg, &ctx);
 	if (!rc)
 		rc = still_same_file(m);
 	if (rc) {

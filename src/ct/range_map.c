@@ -1,4 +1,10 @@
+/* Mapping a byte range of the plaintext view onto header, plaintext, v2
+ * chunk and v1 tensor segments (range_map.h). */
 #include "ct/range_map.h"
+
+#include <errno.h>
+
+#include "util.h"
 
 /* First position in h->order whose tensor ends after data offset x. */
 static size_t first_tensor_after(const struct ctfs_st_header *h, uint64_t x)
@@ -17,21 +23,21 @@ static size_t first_tensor_after(const struct ctfs_st_header *h, uint64_t x)
 }
 
 /* Split the part [toff, toff+n) of tensor t into segments. */
-static int map_tensor(const struct ctfs_model *m, size_t t, uint64_t toff, size_t n,
+static int map_tensor(const struct ctfs_st_header *h, const struct ctfs_ct_info *ci, size_t t, uint64_t toff, size_t n,
 		      size_t buf_off, int (*fn)(void *, const struct ctfs_seg *), void *arg)
 {
-	const struct ctfs_tensor *ten = &m->h->tensors[t];
-	const struct ctfs_ct_tensor *ct = &m->ci->tensors[t];
+	const struct ctfs_tensor *ten = &h->tensors[t];
+	const struct ctfs_ct_tensor *ct = &ci->tensors[t];
 	struct ctfs_seg s = { .tensor = t, .buf_off = buf_off };
-	uint64_t cs = m->ci->chunk_size;
+	uint64_t cs = ci->chunk_size;
 
 	if (!ct->encrypted) {
 		s.kind = CTFS_SEG_PLAIN;
-		s.off = m->h->data_start + ten->begin + toff;
+		s.off = h->data_start + ten->begin + toff;
 		s.len = n;
 		return fn(arg, &s);
 	}
-	if (m->ci->version == 1) {
+	if (ci->version == 1) {
 		s.kind = CTFS_SEG_STREAM;
 		s.off = toff;
 		s.len = n;
@@ -54,11 +60,9 @@ static int map_tensor(const struct ctfs_model *m, size_t t, uint64_t toff, size_
 	return 0;
 }
 
-static int map_data(const struct ctfs_model *m, uint64_t doff, size_t len, size_t buf_off,
-		    int (*fn)(void *, const struct ctfs_seg *), void *arg)
+static int map_data(const struct ctfs_st_header *h, const struct ctfs_ct_info *ci, uint64_t doff,
+		    size_t len, size_t buf_off, int (*fn)(void *, const struct ctfs_seg *), void *arg)
 {
-	const struct ctfs_st_header *h = m->h;
-
 	for (size_t i = first_tensor_after(h, doff); len && i < h->n_tensors; i++) {
 		size_t t = h->order[i];
 		const struct ctfs_tensor *ten = &h->tensors[t];
@@ -68,7 +72,7 @@ static int map_data(const struct ctfs_model *m, uint64_t doff, size_t len, size_
 
 		if (ten->end == ten->begin)
 			continue;
-		rc = map_tensor(m, t, doff - ten->begin, n, buf_off, fn, arg);
+		rc = map_tensor(h, ci, t, doff - ten->begin, n, buf_off, fn, arg);
 		if (rc)
 			return rc;
 		doff += n;
@@ -78,16 +82,19 @@ static int map_data(const struct ctfs_model *m, uint64_t doff, size_t len, size_
 	return 0;
 }
 
-int ctfs_range_map(const struct ctfs_model *m, uint64_t off, size_t len,
-		  int (*fn)(void *arg, const struct ctfs_seg *seg), void *arg)
+int ctfs_range_map_view(const struct ctfs_st_header *h, const struct ctfs_ct_info *ci,
+			uint64_t hlen, uint64_t off, size_t len,
+			int (*fn)(void *arg, const struct ctfs_seg *seg), void *arg)
 {
-	uint64_t hlen = m->view_hdr.len;
+	uint64_t view_size;
 	size_t buf_off = 0;
 
-	if (off >= m->view_size)
+	if (ctfs_add_overflow(hlen, h->data_len, &view_size))
+		return -EOVERFLOW;
+	if (off >= view_size)
 		return 0;
-	if (len > m->view_size - off)
-		len = (size_t)(m->view_size - off);
+	if (len > view_size - off)
+		len = (size_t)(view_size - off);
 	if (off < hlen) {
 		struct ctfs_seg s = { .kind = CTFS_SEG_HEADER, .off = off };
 		int rc;
@@ -100,5 +107,5 @@ int ctfs_range_map(const struct ctfs_model *m, uint64_t off, size_t len,
 		len -= s.len;
 		off = hlen;
 	}
-	return len ? map_data(m, off - hlen, len, buf_off, fn, arg) : 0;
+	return len ? map_data(h, ci, off - hlen, len, buf_off, fn, arg) : 0;
 }

@@ -6,7 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ct/model.h"
+#include "ct/crypto_entries.h"
+#include "safetensors/safetensors.h"
 
 enum ctfs_seg_kind {
 	CTFS_SEG_HEADER,  /* off: into the view header */
@@ -24,9 +25,12 @@ struct ctfs_seg {
 	size_t buf_off;    /* where the bytes go in the caller's buffer */
 };
 
-/* Call fn on each segment of [off, off+len), clamped to the view size, in
- * order; stops at the first non-zero return and returns it. */
-int ctfs_range_map(const struct ctfs_model *m, uint64_t off, size_t len,
-		  int (*fn)(void *arg, const struct ctfs_seg *seg), void *arg);
+/* Call fn on each segment of [off, off+len) of the view made of a header of
+ * hlen bytes and the data region of h (encrypted as ci says), clamped to
+ * the view size (hlen + h->data_len), in order; stops at the first non-zero
+ * return and returns it. Needs no key and no file: unit-testable alone. */
+int ctfs_range_map_view(const struct ctfs_st_header *h, const struct ctfs_ct_info *ci,
+			uint64_t hlen, uint64_t off, size_t len,
+			int (*fn)(void *arg, const struct ctfs_seg *seg), void *arg);
 
 #endif

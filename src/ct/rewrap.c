@@ -20,6 +20,7 @@
 #include "codec/base64.h"
 #include "sys/copy_range.h"
 #include "ct/crypto_entries.h"
+#include "ct/meta.h"
 #include "safetensors/header_json.h"
 #include "ct/model.h"
 #include "crypto/curve25519.h"
@@ -27,7 +28,6 @@
 
 #define IO_BUF (1u << 20)
 #define COPY_PIECE ((uint64_t)64 << 20)
-#define SIG_LEN 64
 
 struct rewrap {
 	const struct ctfs_ct_rewrap_opts *o;
@@ -43,102 +43,6 @@ static const char *kid_or(const char *kid)
 	return kid ? kid : "(none)";
 }
 
-/* ---- JSON text as serde_json writes it: compact, raw UTF-8 ------------------- */
-
-static int put_value(struct ctfs_buf *b, const cJSON *v);
-
-/* The crypto entries hold no numbers but integers (chunk_size). */
-static int put_number(struct ctfs_buf *b, double d)
-{
-	if (d >= 0 && d <= 9007199254740992.0 && d == (double)(uint64_t)d)
-		return ctfs_buf_printf(b, "%llu", (unsigned long long)d);
-	if (d < 0 && d >= -9007199254740992.0 && d == (double)(int64_t)d)
-		return ctfs_buf_printf(b, "%lld", (long long)d);
-	return -EINVAL;
-}
-
-static int put_container(struct ctfs_buf *b, const cJSON *v, bool obj)
-{
-	const cJSON *c;
-	int rc = ctfs_buf_putc(b, obj ? '{' : '[');
-
-	cJSON_ArrayForEach(c, v) {
-		if (!rc && c != v->child)
-			rc = ctfs_buf_putc(b, ',');
-		if (!rc && obj) {
-			rc = ctfs_json_put_string(b, c->string, strlen(c->string));
-			if (!rc)
-				rc = ctfs_buf_putc(b, ':');
-		}
-		if (!rc)
-			rc = put_value(b, c);
-	}
-	return rc ? rc : ctfs_buf_putc(b, obj ? '}' : ']');
-}
-
-static int put_value(struct ctfs_buf *b, const cJSON *v)
-{
-	if (cJSON_IsString(v))
-		return ctfs_json_put_string(b, v->valuestring, strlen(v->valuestring));
-	if (cJSON_IsNumber(v))
-		return put_number(b, v->valuedouble);
-	if (cJSON_IsBool(v))
-		return ctfs_buf_puts(b, cJSON_IsTrue(v) ? "true" : "false");
-	if (cJSON_IsNull(v))
-		return ctfs_buf_puts(b, "null");
-	if (cJSON_IsObject(v) || cJSON_IsArray(v))
-		return put_container(b, v, cJSON_IsObject(v));
-	return -EINVAL;
-}
-
-/* Replace member key in place, or append it. */
-static int set_string(cJSON *obj, const char *key, const char *val)
-{
-	cJSON *s = cJSON_CreateString(val);
-	cJSON_bool ok;
-
-	if (!s)
-		return -ENOMEM;
-	if (cJSON_GetObjectItemCaseSensitive(obj, key))
-		ok = cJSON_ReplaceItemInObjectCaseSensitive(obj, key, s);
-	else
-		ok = cJSON_AddItemToObject(obj, key, s);
-	if (!ok) {
-		cJSON_Delete(s);
-		return -ENOMEM;
-	}
-	return 0;
-}
-
-static int set_b64(cJSON *obj, const char *key, const uint8_t *p, size_t n)
-{
-	struct ctfs_buf enc = { 0 };
-	int rc = ctfs_b64_encode(p, n, &enc);
-
-	if (!rc)
-		rc = set_string(obj, key, (const char *)enc.data);
-	ctfs_buf_free(&enc);
-	return rc;
-}
-
-/* kid and jku of a key reference become the new key's (or go away). */
-static int set_keyref(cJSON *ref, const struct ctfs_jwk *k)
-{
-	int rc = 0;
-
-	if (!cJSON_IsObject(ref))
-		return -EINVAL;
-	if (k->kid)
-		rc = set_string(ref, "kid", k->kid);
-	else
-		cJSON_DeleteItemFromObjectCaseSensitive(ref, "kid");
-	if (!rc && k->jku)
-		rc = set_string(ref, "jku", k->jku);
-	else if (!rc)
-		cJSON_DeleteItemFromObjectCaseSensitive(ref, "jku");
-	return rc;
-}
-
 /* Parse metadata entry key, let edit change it, store it back. */
 static int edit_meta(struct rewrap *r, const char *key, int (*edit)(struct rewrap *, cJSON *))
 {
@@ -152,7 +56,7 @@ static int edit_meta(struct rewrap *r, const char *key, int (*edit)(struct rewra
 	}
 	rc = edit(r, j);
 	if (!rc)
-		rc = put_value(&b, j);
+		rc = ctfs_ct_meta_print(&b, j);
 	if (!rc)
 		rc = ctfs_st_meta_set(r->m->h, key, (const char *)b.data);
 	ctfs_buf_free(&b);
@@ -165,11 +69,10 @@ static int edit_meta(struct rewrap *r, const char *key, int (*edit)(struct rewra
 static int rewrap_entries(struct rewrap *r, cJSON *enc)
 {
 	const struct ctfs_ct_info *ci = r->m->ci;
-	size_t klen = ctfs_alg_key_len(ci->alg);
 	int rc = 0;
 
 	for (size_t i = 0; !rc && i < ci->n_tensors; i++) {
-		uint8_t iv[CTFS_AEAD_NONCE], wrapped[CTFS_AEAD_MAX_KEY], tag[CTFS_AEAD_TAG];
+		struct ctfs_ct_wrapped w;
 		cJSON *e;
 
 		if (!ci->tensors[i].encrypted)
@@ -177,15 +80,10 @@ static int rewrap_entries(struct rewrap *r, cJSON *enc)
 		e = cJSON_GetObjectItemCaseSensitive(enc, r->m->h->tensors[i].name);
 		if (!cJSON_IsObject(e))
 			return -EINVAL;
-		randombytes_buf(iv, sizeof(iv));
-		rc = ctfs_aead_seal(ci->alg, r->o->new_master->secret, iv, NULL, 0,
-				    ctfs_model_dek(r->m, i), klen, wrapped, tag);
+		rc = ctfs_ct_wrap_dek(ci->alg, r->o->new_master->secret, ctfs_model_dek(r->m, i),
+				      &w);
 		if (!rc)
-			rc = set_b64(e, "wrapped_key", wrapped, klen);
-		if (!rc)
-			rc = set_b64(e, "key_iv", iv, sizeof(iv));
-		if (!rc)
-			rc = set_b64(e, "key_tag", tag, sizeof(tag));
+			rc = ctfs_ct_meta_set_wrapped(e, &w);
 	}
 	return rc;
 }
@@ -195,9 +93,32 @@ static int rename_keys(struct rewrap *r, cJSON *ck)
 	int rc = 0;
 
 	if (r->o->new_master)
-		rc = set_keyref(cJSON_GetObjectItemCaseSensitive(ck, "enc"), r->o->new_master);
+		rc = ctfs_ct_meta_set_keyref(cJSON_GetObjectItemCaseSensitive(ck, "enc"),
+					     r->o->new_master);
 	if (!rc && r->o->signer)
-		rc = set_keyref(cJSON_GetObjectItemCaseSensitive(ck, "sign"), r->o->signer);
+		rc = ctfs_ct_meta_set_keyref(cJSON_GetObjectItemCaseSensitive(ck, "sign"),
+					     r->o->signer);
+	if (!rc && r->o->signer)
+		rc = ctfs_ct_meta_set_x5c(cJSON_GetObjectItemCaseSensitive(ck, "sign"), r->o->x5c,
+					   r->o->n_x5c);
+	return rc;
+}
+
+/* ctfs.model_id / ctfs.version, and the plaintext digests from the source. */
+static int trust_meta(struct rewrap *r)
+{
+	struct ctfs_st_header *h = r->m->h;
+	bool *plain = calloc(h->n_tensors ? h->n_tensors : 1, sizeof(*plain));
+	int rc;
+
+	if (!plain)
+		return -ENOMEM;
+	for (size_t i = 0; i < h->n_tensors; i++)
+		plain[i] = !r->m->ci->tensors[i].encrypted;
+	rc = ctfs_ct_meta_trust(h, r->o->model_id, r->o->model_version,
+				r->o->digests ? r->m->fd : -1, plain, r->m->ci->version,
+				r->m->ci->chunk_size);
+	free(plain);
 	return rc;
 }
 
@@ -206,36 +127,11 @@ static int new_policy(struct rewrap *r)
 	const char *local = r->o->policy_local ? r->o->policy_local : r->m->ci->policy_local;
 	const char *remote = r->o->policy_remote ? r->o->policy_remote : r->m->ci->policy_remote;
 	struct ctfs_buf b = { 0 };
-	int rc = ctfs_buf_puts(&b, "{\"local\":");
+	int rc = ctfs_ct_meta_policy(&b, local, remote);
 
-	if (!rc)
-		rc = ctfs_json_put_string(&b, local, strlen(local));
-	if (!rc)
-		rc = ctfs_buf_puts(&b, ",\"remote\":");
-	if (!rc)
-		rc = ctfs_json_put_string(&b, remote, strlen(remote));
-	if (!rc)
-		rc = ctfs_buf_putc(&b, '}');
 	if (!rc)
 		rc = ctfs_st_meta_set(r->m->h, CTFS_META_POLICY, (const char *)b.data);
 	ctfs_buf_free(&b);
-	return rc;
-}
-
-static int sign_header(struct rewrap *r)
-{
-	struct ctfs_buf msg = { 0 }, sig_b64 = { 0 };
-	uint8_t sig[SIG_LEN];
-	int rc = ctfs_st_serialize(r->m->h, ctfs_signature_omit, false, &msg);
-
-	if (!rc)
-		rc = ctfs_ed25519_sign(sig, msg.data, msg.len, r->signer->secret);
-	if (!rc)
-		rc = ctfs_b64_encode(sig, sizeof(sig), &sig_b64);
-	if (!rc)
-		rc = ctfs_st_meta_set(r->m->h, CTFS_META_SIGNATURE, (const char *)sig_b64.data);
-	ctfs_buf_free(&msg);
-	ctfs_buf_free(&sig_b64);
 	return rc;
 }
 
@@ -250,7 +146,9 @@ static int build(struct rewrap *r, struct ctfs_buf *hdr)
 	if (!rc && (r->o->policy_local || r->o->policy_remote))
 		rc = new_policy(r);
 	if (!rc)
-		rc = sign_header(r);
+		rc = trust_meta(r);
+	if (!rc)
+		rc = ctfs_ct_meta_sign(r->m->h, r->signer->secret);
 	if (!rc)
 		rc = ctfs_st_build_header(r->m->h, NULL, false, hdr);
 	if (rc && rc != -ENOMEM)
@@ -451,7 +349,7 @@ static int open_source(struct rewrap *r, const char *src)
 		return -ENODATA;
 	}
 	rc = ctfs_model_check_signature(r->m, r->o->old, r->err, r->errlen);
-	if (!rc)
+	if (!rc && !r->o->sign_only)
 		rc = ctfs_model_unwrap_keys(r->m, r->o->old, r->err, r->errlen);
 	return rc;
 }
@@ -464,7 +362,12 @@ int ctfs_ct_rewrap_file(const char *src, const char *dst, const struct ctfs_ct_r
 	int rc = 0;
 
 	ctfs_seterr(err, errlen, "%s", "");
-	if (!o->new_master && !o->signer && !o->policy_local && !o->policy_remote) {
+	if (o->sign_only && (o->new_master || !o->signer)) {
+		ctfs_seterr(err, errlen, "re-signing takes a new signing key and no master key");
+		return -EINVAL;
+	}
+	if (!o->new_master && !o->signer && !o->policy_local && !o->policy_remote &&
+	    !o->model_id && !o->model_version) {
 		ctfs_seterr(err, errlen, "nothing to change: no new key and no new policy");
 		return -EINVAL;
 	}

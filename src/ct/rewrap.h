@@ -4,6 +4,7 @@
 #ifndef CTFS_CT_REWRAP_H
 #define CTFS_CT_REWRAP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,6 +23,18 @@ struct ctfs_ct_rewrap_opts {
 	const struct ctfs_jwk *signer;
 	const char *policy_local;    /* Rego text replacing the policy; NULL: keep */
 	const char *policy_remote;
+	/* Trust metadata, as in ct/writer.h: model_id / model_version set the
+	 * signed ctfs.model_id / ctfs.version (NULL: keep); with a new signer
+	 * the x5c of __crypto_keys__.sign is replaced by x5c (n_x5c may be 0:
+	 * removed); digests recomputes ctfs.plain_sha256 from the source. */
+	const char *model_id;
+	const char *model_version;
+	char *const *x5c;
+	size_t n_x5c;
+	bool digests;
+	/* Re-sign only: the source's signature is checked, its data keys are
+	 * not unwrapped (no master key needed); new_master must be NULL. */
+	bool sign_only;
 	/* Bytes of the data region copied so far; non-zero cancels. May be NULL. */
 	int (*progress)(void *arg, uint64_t done, uint64_t total);
 	void *progress_arg;

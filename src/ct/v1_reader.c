@@ -1,3 +1,4 @@
+/* Random access into one verified CryptoTensors v1 tensor (v1_reader.h). */
 #include "ct/v1_reader.h"
 
 #include <errno.h>

@@ -18,7 +18,6 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +30,7 @@
 #include "codec/base64.h"
 #include "sys/copy_range.h"
 #include "ct/crypto_entries.h"
+#include "ct/meta.h"
 #include "safetensors/header_json.h"
 #include "safetensors/safetensors.h"
 #include "crypto/secmem.h"
@@ -41,86 +41,14 @@
 #define IO_BUF (1u << 20)
 #define COPY_PIECE ((uint64_t)64 << 20)
 #define KEY_MAX 32
-#define SIG_LEN 64
 #define HEADER_MAX CTFS_ST_MAX_HEADER
-
-/* ---- sealing stream ------------------------------------------------------ */
-
-struct sealer {
-	EVP_CIPHER_CTX *ctx;
-	const EVP_CIPHER *cipher;
-};
-
-static const EVP_CIPHER *evp_cipher(enum ctfs_alg alg)
-{
-	const char *name = ctfs_alg_name(alg);
-
-	if (!name)
-		return NULL;
-	if (!strcmp(name, "aes128gcm"))
-		return EVP_aes_128_gcm();
-	if (!strcmp(name, "aes256gcm"))
-		return EVP_aes_256_gcm();
-	if (!strcmp(name, "chacha20poly1305"))
-		return EVP_chacha20_poly1305();
-	return NULL;
-}
-
-static int sealer_init(struct sealer *s, enum ctfs_alg alg)
-{
-	s->cipher = evp_cipher(alg);
-	if (!s->cipher)
-		return -EINVAL;
-	s->ctx = EVP_CIPHER_CTX_new();
-	return s->ctx ? 0 : -ENOMEM;
-}
-
-static void sealer_free(struct sealer *s)
-{
-	EVP_CIPHER_CTX_free(s->ctx); /* cleanses the key schedule */
-	s->ctx = NULL;
-}
-
-/* Start a message; the default nonce length of all three ciphers is 12. */
-static int seal_begin(struct sealer *s, const uint8_t *key, const uint8_t nonce[CTFS_AEAD_NONCE])
-{
-	return EVP_EncryptInit_ex(s->ctx, s->cipher, NULL, key, nonce) == 1 ? 0 : -EIO;
-}
-
-/* In place; for these stream-like modes output length == input length. */
-static int seal_update(struct sealer *s, uint8_t *buf, size_t len)
-{
-	int out;
-
-	if (len > IO_BUF)
-		return -EINVAL;
-	if (!len)
-		return 0;
-	if (EVP_EncryptUpdate(s->ctx, buf, &out, buf, (int)len) != 1 || (size_t)out != len)
-		return -EIO;
-	return 0;
-}
-
-static int seal_end(struct sealer *s, uint8_t tag[CTFS_AEAD_TAG])
-{
-	uint8_t none[32];
-	int out = 0;
-
-	if (EVP_EncryptFinal_ex(s->ctx, none, &out) != 1 || out != 0)
-		return -EIO;
-	if (EVP_CIPHER_CTX_ctrl(s->ctx, EVP_CTRL_AEAD_GET_TAG, CTFS_AEAD_TAG, tag) != 1)
-		return -EIO;
-	return 0;
-}
 
 /* ---- the writer ------------------------------------------------------------ */
 
 struct enc_tensor {
 	const struct ctfs_tensor *t;
 	uint8_t *dek;                  /* into writer.deks */
-	uint8_t wrapped[KEY_MAX];
-	uint8_t key_iv[CTFS_AEAD_NONCE];
-	uint8_t key_tag[CTFS_AEAD_TAG];
+	struct ctfs_ct_wrapped wrapped; /* the DEK under the master key */
 	uint8_t iv[CTFS_AEAD_NONCE];   /* v1 iv, v2 base_iv */
 	uint8_t *tags;                 /* n_tags * CTFS_AEAD_TAG */
 	uint64_t n_tags;               /* v1: 1, or 0 for an empty tensor */
@@ -149,7 +77,7 @@ struct writer {
 
 /* What each worker of the pool owns. */
 struct worker {
-	struct sealer s;
+	struct ctfs_aead_sealer *s;
 	uint8_t *buf;                  /* IO_BUF */
 };
 
@@ -205,8 +133,6 @@ static int check_opts(struct writer *w)
 	if (w->version != 1 && w->version != 2)
 		return fail(w, -EINVAL, "version must be 1 or 2");
 	w->chunk = o->chunk_size ? o->chunk_size : CTFS_DEFAULT_CHUNK_SIZE;
-	if (!evp_cipher(o->alg))
-		return fail(w, -EINVAL, "unsupported algorithm");
 	w->key_len = ctfs_alg_key_len(o->alg);
 	if (!w->key_len || w->key_len > KEY_MAX)
 		return fail(w, -EINVAL, "unsupported algorithm");
@@ -264,7 +190,7 @@ static int plan_tensor(struct writer *w, struct enc_tensor *e, uint64_t *tag_byt
 	e->tags = calloc(e->n_tags ? (size_t)e->n_tags : 1, CTFS_AEAD_TAG);
 	if (!e->tags)
 		return -ENOMEM;
-	randombytes_buf(e->key_iv, sizeof(e->key_iv));
+	e->wrapped.key_len = w->key_len;	/* sizes the header before the DEKs exist */
 	if (w->version == 1) {
 		randombytes_buf(e->iv, sizeof(e->iv));
 		return 0;
@@ -308,103 +234,27 @@ static int select_tensors(struct writer *w)
 	return 0;
 }
 
-/* ---- the crypto entries ------------------------------------------------------- */
+/* ---- the crypto entries (written by ct/meta.c) ------------------------------ */
 
-static int put_str(struct ctfs_buf *b, const char *s)
-{
-	return ctfs_json_put_string(b, s, strlen(s));
-}
-
-static int put_member(struct ctfs_buf *b, bool comma, const char *key, const char *val)
-{
-	int rc = comma ? ctfs_buf_putc(b, ',') : 0;
-
-	if (!rc)
-		rc = put_str(b, key);
-	if (!rc)
-		rc = ctfs_buf_putc(b, ':');
-	return rc ? rc : put_str(b, val);
-}
-
-static int put_b64_member(struct ctfs_buf *b, bool comma, const char *key,
-			  const uint8_t *p, size_t n)
-{
-	struct ctfs_buf enc = { 0 };
-	int rc = ctfs_b64_encode(p, n, &enc);
-
-	if (!rc)
-		rc = put_member(b, comma, key, enc.len ? (const char *)enc.data : "");
-	ctfs_buf_free(&enc);
-	return rc;
-}
-
-/* A key reference: kty, alg, kid, jku (the optional ones only when set),
- * never a secret or public value. This member order is the one of the
- * reference vectors and FORMATS.md; upstream's serde_json passes the object
- * through a sorted map and writes alg, jku, kid, kty. Readers parse this
- * text, and the signature covers it as an opaque string, so both read. */
-static int put_keyref(struct ctfs_buf *b, const char *kty, const char *alg,
-		      const struct ctfs_jwk *k)
-{
-	int rc = ctfs_buf_putc(b, '{');
-
-	if (!rc)
-		rc = put_member(b, false, "kty", kty);
-	if (!rc)
-		rc = put_member(b, true, "alg", alg);
-	if (!rc && k->kid)
-		rc = put_member(b, true, "kid", k->kid);
-	if (!rc && k->jku)
-		rc = put_member(b, true, "jku", k->jku);
-	return rc ? rc : ctfs_buf_putc(b, '}');
-}
-
-/* {"chunk_size":N,"enc":{..},"sign":{..},"version":"2"}: the top level is a
- * serde_json map, so its keys are sorted. v1 has no chunk_size. */
 static int crypto_keys_json(const struct writer *w, struct ctfs_buf *b)
 {
-	int rc = w->version == 2 ?
-		ctfs_buf_printf(b, "{\"chunk_size\":%llu,\"enc\":", (unsigned long long)w->chunk) :
-		ctfs_buf_puts(b, "{\"enc\":");
-
-	if (!rc)
-		rc = put_keyref(b, "oct", ctfs_alg_name(w->o->alg), w->o->master);
-	if (!rc)
-		rc = ctfs_buf_puts(b, ",\"sign\":");
-	if (!rc)
-		rc = put_keyref(b, "okp", "ed25519", w->o->signer);
-	if (!rc)
-		rc = ctfs_buf_printf(b, ",\"version\":\"%d\"}", w->version);
-	return rc;
+	return ctfs_ct_meta_crypto_keys(b, w->version, w->chunk, w->o->alg, w->o->master,
+					w->o->signer, w->o->x5c, w->o->n_x5c);
 }
 
-/* "NAME":{"wrapped_key":..,"key_iv":..,"key_tag":..,"iv":..,"tag":..} (v1)
- * or base_iv/tags (v2): upstream's field order. An empty v1 tensor has empty
- * iv and tag. */
+/* An empty v1 tensor has empty iv and tag. */
 static int entry_json(const struct writer *w, const struct enc_tensor *e, struct ctfs_buf *b)
 {
-	size_t v1_len = e->n_tags ? CTFS_AEAD_NONCE : 0;
-	int rc = put_str(b, e->t->name);
+	struct ctfs_ct_entry_values v = {
+		.name = e->t->name,
+		.key = &e->wrapped,
+		.iv = e->iv,
+		.iv_len = w->version == 1 && !e->n_tags ? 0 : sizeof(e->iv),
+		.tags = e->tags,
+		.tags_len = (size_t)e->n_tags * CTFS_AEAD_TAG,
+	};
 
-	if (!rc)
-		rc = ctfs_buf_puts(b, ":{");
-	if (!rc)
-		rc = put_b64_member(b, false, "wrapped_key", e->wrapped, w->key_len);
-	if (!rc)
-		rc = put_b64_member(b, true, "key_iv", e->key_iv, sizeof(e->key_iv));
-	if (!rc)
-		rc = put_b64_member(b, true, "key_tag", e->key_tag, sizeof(e->key_tag));
-	if (!rc && w->version == 1) {
-		rc = put_b64_member(b, true, "iv", e->iv, v1_len);
-		if (!rc)
-			rc = put_b64_member(b, true, "tag", e->tags, e->n_tags ? CTFS_AEAD_TAG : 0);
-	} else if (!rc) {
-		rc = put_b64_member(b, true, "base_iv", e->iv, sizeof(e->iv));
-		if (!rc)
-			rc = put_b64_member(b, true, "tags", e->tags,
-					    (size_t)e->n_tags * CTFS_AEAD_TAG);
-	}
-	return rc ? rc : ctfs_buf_putc(b, '}');
+	return ctfs_ct_meta_entry(b, w->version, &v);
 }
 
 static int encryption_json(const struct writer *w, struct ctfs_buf *b)
@@ -424,13 +274,8 @@ static int policy_json(const struct writer *w, struct ctfs_buf *b)
 {
 	const char *local = w->o->policy_local ? w->o->policy_local : CTFS_DEFAULT_POLICY;
 	const char *remote = w->o->policy_remote ? w->o->policy_remote : CTFS_DEFAULT_POLICY;
-	int rc = ctfs_buf_putc(b, '{');
 
-	if (!rc)
-		rc = put_member(b, false, "local", local);
-	if (!rc)
-		rc = put_member(b, true, "remote", remote);
-	return rc ? rc : ctfs_buf_putc(b, '}');
+	return ctfs_ct_meta_policy(b, local, remote);
 }
 
 static int set_meta(struct writer *w, const char *key,
@@ -450,8 +295,6 @@ static int set_meta(struct writer *w, const char *key,
  * placeholder of the right length: used to size the header up front. */
 static int build_header(struct writer *w, bool sign, struct ctfs_buf *out)
 {
-	struct ctfs_buf msg = { 0 }, sig_b64 = { 0 };
-	uint8_t sig[SIG_LEN] = { 0 };
 	int rc;
 
 	rc = set_meta(w, CTFS_META_CRYPTO_KEYS, crypto_keys_json);
@@ -459,19 +302,10 @@ static int build_header(struct writer *w, bool sign, struct ctfs_buf *out)
 		rc = set_meta(w, CTFS_META_ENCRYPTION, encryption_json);
 	if (!rc)
 		rc = set_meta(w, CTFS_META_POLICY, policy_json);
-	if (!rc && sign) {
-		rc = ctfs_st_serialize(w->h, ctfs_signature_omit, false, &msg);
-		if (!rc)
-			rc = ctfs_ed25519_sign(sig, msg.data, msg.len, w->o->signer->secret);
-	}
 	if (!rc)
-		rc = ctfs_b64_encode(sig, sizeof(sig), &sig_b64);
-	if (!rc)
-		rc = ctfs_st_meta_set(w->h, CTFS_META_SIGNATURE, (const char *)sig_b64.data);
+		rc = ctfs_ct_meta_sign(w->h, sign ? w->o->signer->secret : NULL);
 	if (!rc)
 		rc = ctfs_st_build_header(w->h, NULL, false, out);
-	ctfs_buf_free(&msg);
-	ctfs_buf_free(&sig_b64);
 	return rc;
 }
 
@@ -485,8 +319,7 @@ static int new_deks(struct writer *w)
 		int rc;
 
 		randombytes_buf(e->dek, w->key_len);
-		rc = ctfs_aead_seal(w->o->alg, w->o->master->secret, e->key_iv, NULL, 0,
-				    e->dek, w->key_len, e->wrapped, e->key_tag);
+		rc = ctfs_ct_wrap_dek(w->o->alg, w->o->master->secret, e->dek, &e->wrapped);
 		if (rc)
 			return rc;
 	}
@@ -519,14 +352,14 @@ static int seal_message(struct writer *w, struct enc_tensor *e, uint64_t idx,
 	} else {
 		memcpy(nonce, e->iv, sizeof(nonce));
 	}
-	rc = seal_begin(&wk->s, e->dek, nonce);
+	rc = ctfs_aead_sealer_begin(wk->s, e->dek, nonce);
 	for (uint64_t off = start; !rc && off < end;) {
 		size_t n = end - off < IO_BUF ? (size_t)(end - off) : IO_BUF;
 		uint64_t at = e->t->begin + off;
 
 		rc = ctfs_pread_full(w->in_fd, wk->buf, n, w->h->data_start + at);
 		if (!rc)
-			rc = seal_update(&wk->s, wk->buf, n);
+			rc = ctfs_aead_sealer_update(wk->s, wk->buf, n, wk->buf);
 		if (!rc)
 			rc = ctfs_pwrite_full(w->out_fd, wk->buf, n, w->out_data + at);
 		if (!rc)
@@ -534,7 +367,7 @@ static int seal_message(struct writer *w, struct enc_tensor *e, uint64_t idx,
 		off += n;
 	}
 	if (!rc)
-		rc = seal_end(&wk->s, e->tags + idx * CTFS_AEAD_TAG);
+		rc = ctfs_aead_sealer_end(wk->s, e->tags + idx * CTFS_AEAD_TAG);
 	if (!rc)
 		start_writeback(w, e->t->begin + start, end - start);
 	return rc;
@@ -617,7 +450,7 @@ static int start_workers(struct writer *w)
 	if (!w->workers)
 		return -ENOMEM;
 	for (unsigned i = 0; i < w->n_workers; i++) {
-		int rc = sealer_init(&w->workers[i].s, w->o->alg);
+		int rc = ctfs_aead_sealer_new(&w->workers[i].s, w->o->alg);
 
 		if (rc)
 			return rc;
@@ -631,7 +464,7 @@ static int start_workers(struct writer *w)
 static void stop_workers(struct writer *w)
 {
 	for (unsigned i = 0; w->workers && i < w->n_workers; i++) {
-		sealer_free(&w->workers[i].s);
+		ctfs_aead_sealer_free(w->workers[i].s);
 		if (w->workers[i].buf) {
 			sodium_memzero(w->workers[i].buf, IO_BUF); /* held plaintext */
 			free(w->workers[i].buf);
@@ -762,6 +595,25 @@ static void writer_free(struct writer *w)
 	ctfs_st_free(w->h);
 }
 
+/* ctfs.model_id / ctfs.version and the plaintext digests, before the
+ * header is sized: they are signed with the rest of it. */
+static int add_trust_meta(struct writer *w)
+{
+	bool *plain = calloc(w->h->n_tensors ? w->h->n_tensors : 1, sizeof(*plain));
+	int rc;
+
+	if (!plain)
+		return -ENOMEM;
+	for (size_t i = 0; i < w->h->n_tensors; i++)
+		plain[i] = !w->by_index[i];
+	rc = ctfs_ct_meta_trust(w->h, w->o->model_id, w->o->model_version,
+				w->o->no_digests ? -1 : w->in_fd, plain, w->version, w->chunk);
+	if (rc && rc != -ENOMEM)
+		rc = fail(w, rc, "cannot compute the plaintext digests: %s", strerror(-rc));
+	free(plain);
+	return rc;
+}
+
 int ctfs_ct_encrypt_file(const char *in_path, const char *out_path,
 			 const struct ctfs_ct_write_opts *o, char *err, size_t errlen)
 {
@@ -775,6 +627,8 @@ int ctfs_ct_encrypt_file(const char *in_path, const char *out_path,
 		rc = open_input(&w, in_path);
 	if (!rc)
 		rc = select_tensors(&w);
+	if (!rc)
+		rc = add_trust_meta(&w);
 	if (!rc)
 		rc = write_output(&w, out_path);
 	if (rc && err && !*err)

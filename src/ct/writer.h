@@ -3,6 +3,7 @@
 #ifndef CTFS_CT_WRITER_H
 #define CTFS_CT_WRITER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,6 +20,17 @@ struct ctfs_ct_write_opts {
 	const struct ctfs_jwk *master; /* oct key; its kid/jku name it in the file */
 	const struct ctfs_jwk *signer; /* okp Ed25519 key holding its seed (d) */
 	unsigned threads;           /* workers; 0: one per CPU (ctfs_pool_threads) */
+	/* Trust metadata (src/trust/, ct/model_trust.h): model_id and
+	 * model_version (decimal text) become the signed user metadata
+	 * ctfs.model_id / ctfs.version when set; x5c (n_x5c base64 DER
+	 * certificates, leaf first, the leaf holding signer's key) goes into
+	 * __crypto_keys__.sign; the SHA-256 of every plaintext chunk
+	 * (ctfs.plain_sha256) is written unless no_digests. */
+	const char *model_id;
+	const char *model_version;
+	char *const *x5c;
+	size_t n_x5c;
+	bool no_digests;
 	/* Called about every 200 ms on the calling thread with the bytes of
 	 * the data region done so far; a non-zero return cancels the run and
 	 * is returned. May be NULL. */

@@ -3,6 +3,7 @@
 #include "codec/base64.h"
 #include "crypto/secmem.h"
 #include "crypto/curve25519.h"
+#include "trust/thumbprint.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -72,6 +73,69 @@ static int decode_secret(cJSON *it, struct ctfs_jwk *k, size_t idx, char *err, s
 	return rc;
 }
 
+int ctfs_jwk_allow_signer(struct ctfs_jwk *k, const uint8_t tp[32])
+{
+	uint8_t (*grown)[32];
+
+	k->has_signers = true;
+	if (ctfs_jwk_signer_allowed(k, tp))
+		return 0;
+	if (k->n_signers >= CTFS_JWK_MAX_SIGNERS)
+		return -E2BIG;
+	grown = realloc(k->signers, (k->n_signers + 1) * sizeof(*grown));
+	if (!grown)
+		return -ENOMEM;
+	k->signers = grown;
+	memcpy(k->signers[k->n_signers++], tp, 32);
+	return 0;
+}
+
+bool ctfs_jwk_signer_allowed(const struct ctfs_jwk *k, const uint8_t tp[32])
+{
+	for (size_t i = 0; i < k->n_signers; i++)
+		if (!memcmp(k->signers[i], tp, 32))
+			return true;
+	return false;
+}
+
+/* "ctfs_signers": an array of thumbprint texts, present once at most. */
+static int parse_signers(const cJSON *o, struct ctfs_jwk *k, size_t idx, char *err,
+			 size_t errlen)
+{
+	const cJSON *it, *arr = NULL, *s;
+	uint8_t tp[CTFS_THUMBPRINT_LEN];
+	int rc;
+
+	cJSON_ArrayForEach(it, o) {
+		if (!it->string || strcmp(it->string, CTFS_JWK_SIGNERS_MEMBER))
+			continue;
+		if (arr || !cJSON_IsArray(it)) {
+			ctfs_seterr(err, errlen, "key %zu: member \"%s\" is %s", idx,
+				    CTFS_JWK_SIGNERS_MEMBER, arr ? "repeated" : "not an array");
+			return -EINVAL;
+		}
+		arr = it;
+	}
+	if (!arr)
+		return 0;
+	k->has_signers = true;
+	cJSON_ArrayForEach(s, arr) {
+		if (!cJSON_IsString(s) || ctfs_thumbprint_parse(s->valuestring, tp)) {
+			ctfs_seterr(err, errlen, "key %zu: \"%s\" holds something other than "
+				    "RFC 7638 thumbprints (43 base64url characters)", idx,
+				    CTFS_JWK_SIGNERS_MEMBER);
+			return -EINVAL;
+		}
+		rc = ctfs_jwk_allow_signer(k, tp);
+		if (rc) {
+			ctfs_seterr(err, errlen, "key %zu: more than %d signers", idx,
+				    CTFS_JWK_MAX_SIGNERS);
+			return rc == -E2BIG ? -EINVAL : rc;
+		}
+	}
+	return 0;
+}
+
 static int parse_oct(const cJSON *o, struct ctfs_jwk *k, size_t idx, char *err, size_t errlen)
 {
 	cJSON *kv;
@@ -86,6 +150,9 @@ static int parse_oct(const cJSON *o, struct ctfs_jwk *k, size_t idx, char *err, 
 		}
 		want = ctfs_alg_key_len(alg);
 	}
+	rc = parse_signers(o, k, idx, err, errlen);
+	if (rc)
+		return rc;
 	rc = member_string(o, "k", &kv, idx, err, errlen);
 	if (rc || !kv)
 		return rc;	/* a key without its secret, as in __crypto_keys__ */
@@ -266,8 +333,46 @@ void ctfs_jwk_clear(struct ctfs_jwk *k)
 	free(k->kid);
 	free(k->jku);
 	free(k->alg);
+	free(k->signers);
 	ctfs_secure_free(k->secret);
 	sodium_memzero(k, sizeof(*k));
+}
+
+static int dup_str(char **dst, const char *src)
+{
+	*dst = NULL;
+	if (!src)
+		return 0;
+	*dst = strdup(src);
+	return *dst ? 0 : -ENOMEM;
+}
+
+int ctfs_jwk_copy(struct ctfs_jwk *dst, const struct ctfs_jwk *src)
+{
+	*dst = (struct ctfs_jwk){ .kty = src->kty, .has_pub = src->has_pub,
+				  .has_signers = src->has_signers };
+	memcpy(dst->pub, src->pub, sizeof(dst->pub));
+	if (dup_str(&dst->kid, src->kid) || dup_str(&dst->jku, src->jku) ||
+	    dup_str(&dst->alg, src->alg))
+		goto nomem;
+	if (src->n_signers) {
+		dst->signers = malloc(src->n_signers * sizeof(*dst->signers));
+		if (!dst->signers)
+			goto nomem;
+		memcpy(dst->signers, src->signers, src->n_signers * sizeof(*dst->signers));
+		dst->n_signers = src->n_signers;
+	}
+	if (src->secret) {
+		dst->secret = ctfs_secure_alloc(src->secret_len);
+		if (!dst->secret)
+			goto nomem;
+		memcpy(dst->secret, src->secret, src->secret_len);
+		dst->secret_len = src->secret_len;
+	}
+	return 0;
+nomem:
+	ctfs_jwk_clear(dst);
+	return -ENOMEM;
 }
 
 void ctfs_jwk_free_set(struct ctfs_jwk *keys, size_t n)
@@ -326,6 +431,18 @@ static int put_member(struct ctfs_buf *b, const char *name, const char *value)
 	return rc ? rc : put_json_string(b, value);
 }
 
+static int put_signers(struct ctfs_buf *b, const struct ctfs_jwk *k)
+{
+	char text[CTFS_THUMBPRINT_TEXT];
+	int rc = ctfs_buf_puts(b, ",\"" CTFS_JWK_SIGNERS_MEMBER "\":[");
+
+	for (size_t i = 0; !rc && i < k->n_signers; i++) {
+		ctfs_thumbprint_text(k->signers[i], text);
+		rc = ctfs_buf_printf(b, "%s\"%s\"", i ? "," : "", text);
+	}
+	return rc ? rc : ctfs_buf_putc(b, ']');
+}
+
 int ctfs_jwk_to_json(const struct ctfs_jwk *k, bool include_private, struct ctfs_buf *out)
 {
 	bool okp = k->kty == CTFS_KTY_OKP;
@@ -341,6 +458,8 @@ int ctfs_jwk_to_json(const struct ctfs_jwk *k, bool include_private, struct ctfs
 		rc = put_member(out, "kid", k->kid);
 	if (!rc)
 		rc = put_member(out, "jku", k->jku);
+	if (!rc && !okp && k->has_signers)
+		rc = put_signers(out, k);
 	if (!rc && okp && k->has_pub) {
 		rc = ctfs_buf_puts(out, ",\"x\":\"");
 		if (!rc)

@@ -20,7 +20,18 @@ struct ctfs_jwk {
 	size_t secret_len;
 	uint8_t pub[32];	/* okp: x */
 	bool has_pub;
+	/* oct: member "ctfs_signers", the RFC 7638 thumbprints of the signing
+	 * keys allowed to sign files this master key protects (at most
+	 * CTFS_JWK_MAX_SIGNERS). has_signers is false when the member is absent
+	 * (a key from before the binding existed), true with n_signers == 0 when
+	 * it is present and empty (no signer allowed). */
+	uint8_t (*signers)[32];
+	size_t n_signers;
+	bool has_signers;
 };
+
+#define CTFS_JWK_SIGNERS_MEMBER "ctfs_signers"
+#define CTFS_JWK_MAX_SIGNERS 64
 
 /* Parse one JWK object or a {"keys":[...]} set. Base64 may be standard or
  * URL-safe. kty compares case-insensitively ("oct", "okp"). oct keys: k of
@@ -35,14 +46,22 @@ int ctfs_jwk_parse_set(const char *text, size_t len, struct ctfs_jwk **keys, siz
 void ctfs_jwk_free_set(struct ctfs_jwk *keys, size_t n);
 /* Free what a key holds (the secret is wiped) and zero it. */
 void ctfs_jwk_clear(struct ctfs_jwk *k);
+/* Deep copy; the secret goes to fresh locked memory. 0 or -ENOMEM. */
+int ctfs_jwk_copy(struct ctfs_jwk *dst, const struct ctfs_jwk *src);
+
+/* Record signer thumbprint tp as allowed for master key k (no duplicate;
+ * sets has_signers). 0, -E2BIG past CTFS_JWK_MAX_SIGNERS, -ENOMEM. */
+int ctfs_jwk_allow_signer(struct ctfs_jwk *k, const uint8_t tp[32]);
+/* True when k names tp among its signers. */
+bool ctfs_jwk_signer_allowed(const struct ctfs_jwk *k, const uint8_t tp[32]);
 
 /* The first key of type kty whose kid is kid; with kid NULL, the only key of
  * that type (NULL when there are none or several). */
 const struct ctfs_jwk *ctfs_jwk_find(const struct ctfs_jwk *keys, size_t n, enum ctfs_kty kty,
 				     const char *kid);
 
-/* Append one key as a JWK object (members kty, alg, kid, jku, then x and/or
- * k/d; standard padded base64). include_private=false leaves out k and d.
+/* Append one key as a JWK object (members kty, alg, kid, jku, ctfs_signers,
+ * then x and/or k/d; standard padded base64). include_private=false leaves out k and d.
  * When include_private, out holds the secret: the caller wipes it
  * (sodium_memzero over out->cap) before ctfs_buf_free; out is grown before
  * the secret is written, so no copy of it is left behind by a realloc.

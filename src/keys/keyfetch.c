@@ -398,7 +398,7 @@ int ctfs_keyfetch_fetch(const struct ctfs_keyfetch_cfg *cfg, const char *path,
 	if (!rc)
 		rc = ask(cfg, &req, kid, key, res, err, errlen);
 	if (!rc) {
-		rc = ctfs_release_hdr_unwraps(&rh, key, err, errlen);
+		rc = ctfs_release_hdr_key_opens(&rh, key, err, errlen);
 		if (rc)
 			ctfs_jwk_clear(key);
 	}

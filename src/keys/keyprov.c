@@ -8,36 +8,6 @@
 #include "crypto/secmem.h"
 #include "util.h"
 
-static int dup_str(char **dst, const char *src)
-{
-	*dst = NULL;
-	if (!src)
-		return 0;
-	*dst = strdup(src);
-	return *dst ? 0 : -ENOMEM;
-}
-
-/* Deep copy whose secret lives in locked memory like the original's. */
-static int jwk_copy(struct ctfs_jwk *dst, const struct ctfs_jwk *src)
-{
-	*dst = (struct ctfs_jwk){ .kty = src->kty, .has_pub = src->has_pub };
-	memcpy(dst->pub, src->pub, sizeof(dst->pub));
-	if (dup_str(&dst->kid, src->kid) || dup_str(&dst->jku, src->jku) ||
-	    dup_str(&dst->alg, src->alg))
-		goto nomem;
-	if (src->secret) {
-		dst->secret = ctfs_secure_alloc(src->secret_len);
-		if (!dst->secret)
-			goto nomem;
-		memcpy(dst->secret, src->secret, src->secret_len);
-		dst->secret_len = src->secret_len;
-	}
-	return 0;
-nomem:
-	ctfs_jwk_clear(dst);
-	return -ENOMEM;
-}
-
 static int get_keyring(const struct ctfs_keyprov *kp, enum ctfs_kty kty, const char *kid,
 		       struct ctfs_jwk *out, char *err, size_t errlen)
 {
@@ -56,13 +26,19 @@ static int get_jwks(const struct ctfs_keyprov *kp, enum ctfs_kty kty, const char
 		    struct ctfs_jwk *out, char *err, size_t errlen)
 {
 	const struct ctfs_jwk *k = ctfs_jwk_find(kp->keys, kp->n_keys, kty, kid);
+	int rc;
 
 	if (!k) {
 		ctfs_seterr(err, errlen, "no %s key with kid '%s' in the key set",
 			    kty == CTFS_KTY_OCT ? "oct" : "okp", kid ? kid : "(none)");
 		return -ENOKEY;
 	}
-	return jwk_copy(out, k);
+	rc = ctfs_jwk_copy(out, k);
+	if (!rc && kty == CTFS_KTY_OCT)
+		rc = ctfs_binding_from_set(out, kp->keys, kp->n_keys);
+	if (rc)
+		ctfs_jwk_clear(out);
+	return rc;
 }
 
 void ctfs_keyprov_keyring(struct ctfs_keyprov *kp, key_serial_t ring)

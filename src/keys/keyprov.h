@@ -7,6 +7,9 @@
 #include <stddef.h>
 
 #include "keys/jwk.h"
+#include "trust/binding.h"
+
+struct ctfs_trust;
 
 struct ctfs_keyprov {
 	/* Fill *out (caller clears it with ctfs_jwk_clear); -ENOKEY when absent. */
@@ -15,6 +18,13 @@ struct ctfs_keyprov {
 	key_serial_t ring;             /* keyring provider */
 	const struct ctfs_jwk *keys;   /* JWK-set provider */
 	size_t n_keys;
+	/* Master keys without a signer list: refused unless set to WARN
+	 * (mount option unbound_keys=warn). A JWK-set provider binds such a
+	 * key to the signing keys of its own set. */
+	enum ctfs_unbound unbound;
+	/* Certificate anchors, revocation, rollback, digests (trust/trust.h);
+	 * NULL: none of them, signers from the key provider only. */
+	struct ctfs_trust *trust;
 };
 
 void ctfs_keyprov_keyring(struct ctfs_keyprov *kp, key_serial_t ring);

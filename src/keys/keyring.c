@@ -1,6 +1,7 @@
-/* JWKs stored as "user" keys in the kernel keyring. Payloads hold secrets:
- * they are read into locked memory only (keyctl_read_alloc would put them in
- * ordinary heap memory) and wiped as soon as they are parsed. */
+/* Keys stored as "user" keys in the kernel keyring: JWKs, and the raw
+ * payloads of other key files (TGSP). Payloads hold secrets: they are read
+ * into locked memory only (keyctl_read_alloc would put them in ordinary heap
+ * memory), by one reader, and wiped as soon as they are parsed. */
 #include "keys/keyring.h"
 
 #include <errno.h>
@@ -145,6 +146,15 @@ static int read_payload(key_serial_t id, char **out, size_t *len)
 		ctfs_secure_free(buf);
 	}
 	return -EAGAIN;
+}
+
+int ctfs_keyring_get_raw(key_serial_t ring, const char *desc, char **payload, size_t *len)
+{
+	key_serial_t id = keyctl_search(ring, "user", desc, 0);
+
+	if (id < 0)
+		return -errno;
+	return read_payload(id, payload, len);
 }
 
 /* Parse one JWK out of a payload; the payload is left for the caller to wipe. */

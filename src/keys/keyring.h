@@ -1,5 +1,6 @@
-/* JWKs in the kernel keyring: a key is a "user" key with description
- * "ctfs:<kid>" whose payload is the JWK JSON (FORMATS.md, "Keys"). */
+/* Keys in the kernel keyring: a JWK is a "user" key with description
+ * "ctfs:<kid>" whose payload is the JWK JSON (FORMATS.md, "Keys"); other
+ * key files (TGSP) are read as raw payloads. */
 #ifndef CTFS_KEYRING_H
 #define CTFS_KEYRING_H
 
@@ -26,6 +27,12 @@ int ctfs_keyring_resolve(const char *spec, key_serial_t *out);
  * (-EKEYREVOKED, -EKEYEXPIRED, -EACCES...), -EINVAL for a bad payload. */
 int ctfs_keyring_get_jwk(key_serial_t ring, const char *kid, struct ctfs_jwk *out,
 			 char *err, size_t errlen);
+
+/* The payload of the user key described desc, searched from ring, read
+ * straight into locked memory and NUL-terminated; release it with
+ * ctfs_secure_free (which wipes it). -ENOKEY when absent, otherwise -errno
+ * as the kernel reports it (-EKEYREVOKED, -EKEYEXPIRED, -EACCES...). */
+int ctfs_keyring_get_raw(key_serial_t ring, const char *desc, char **payload, size_t *len);
 
 /* Add (or update) k in ring. Private parts of an okp key are stored only
  * when include_private; the k of an oct key always is (it is the key). */

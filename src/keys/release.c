@@ -152,6 +152,7 @@ int ctfs_release_hdr_parse(const uint8_t *hdr, size_t hdr_len, uint64_t file_siz
 	int rc;
 
 	memset(out, 0, sizeof(*out));
+	out->m.fd = -1;
 	if (hdr_len < 10 || (n = ctfs_load_le64(hdr)) != hdr_len - 8) {
 		ctfs_seterr(err, errlen, "header length prefix does not match the header sent");
 		return -EINVAL;
@@ -165,45 +166,68 @@ int ctfs_release_hdr_parse(const uint8_t *hdr, size_t hdr_len, uint64_t file_siz
 	} else {
 		rc = ctfs_ct_parse(out->h, &out->ci, err, errlen);
 	}
-	if (rc)
+	if (rc) {
 		ctfs_release_hdr_free(out);
-	return rc == -ENOMEM ? rc : rc ? -EBADMSG : 0;
+		return rc == -ENOMEM ? rc : -EBADMSG;
+	}
+	/* The model functions only read h and ci (and record the signer in m):
+	 * a model without a file. */
+	out->m.fd = -1;
+	out->m.h = out->h;
+	out->m.ci = out->ci;
+	return 0;
 }
 
-/* The model functions only read h and ci here: a model without a file. */
-static void as_model(const struct ctfs_release_hdr *rh, struct ctfs_model *m)
-{
-	memset(m, 0, sizeof(*m));
-	m->fd = -1;
-	m->h = rh->h;
-	m->ci = rh->ci;
-}
-
-int ctfs_release_hdr_verify(const struct ctfs_release_hdr *rh, const struct ctfs_keyprov *signers,
+int ctfs_release_hdr_verify(struct ctfs_release_hdr *rh, const struct ctfs_keyprov *signers,
 			    char *err, size_t errlen)
 {
-	struct ctfs_model m;
-
-	as_model(rh, &m);
-	return ctfs_model_check_signature(&m, signers, err, errlen);
+	return ctfs_model_check_signature(&rh->m, signers, err, errlen);
 }
 
-int ctfs_release_hdr_unwraps(const struct ctfs_release_hdr *rh, const struct ctfs_jwk *key,
+int ctfs_release_hdr_unwraps(struct ctfs_release_hdr *rh, const struct ctfs_jwk *key,
 			     char *err, size_t errlen)
 {
 	struct ctfs_keyprov kp;
-	struct ctfs_model m;
 	int rc;
 
-	as_model(rh, &m);
 	ctfs_keyprov_jwks(&kp, key, 1);
-	rc = ctfs_model_unwrap_keys(&m, &kp, err, errlen);
-	ctfs_secure_free(m.deks);
+	rc = ctfs_model_unwrap_keys(&rh->m, &kp, err, errlen);
+	ctfs_secure_free(rh->m.deks);
+	rh->m.deks = NULL;
 	return rc == -ENOKEY ? -EKEYREJECTED : rc;
+}
+
+int ctfs_release_hdr_key_opens(const struct ctfs_release_hdr *rh, const struct ctfs_jwk *key,
+			       char *err, size_t errlen)
+{
+	const struct ctfs_ct_info *ci = rh->ci;
+	uint8_t *dek = ctfs_secure_alloc(32);
+	int rc = dek ? 0 : -ENOMEM;
+
+	if (!rc && (!key->secret || key->secret_len != ctfs_alg_key_len(ci->alg))) {
+		ctfs_seterr(err, errlen, "master key kid=%s is not a %s key",
+			    key->kid ? key->kid : "?", ctfs_alg_name(ci->alg));
+		rc = -EKEYREJECTED;
+	}
+	for (size_t i = 0; !rc && i < ci->n_tensors; i++) {
+		const struct ctfs_ct_tensor *t = &ci->tensors[i];
+
+		if (t->encrypted && ctfs_aead_open(ci->alg, key->secret, t->key_iv, NULL, 0,
+						   t->wrapped_key, t->wrapped_len, dek, t->key_tag)) {
+			ctfs_seterr(err, errlen, "tensor '%s': key does not unwrap with master "
+				    "kid=%s (wrong key?)", rh->h->tensors[i].name,
+				    key->kid ? key->kid : "?");
+			rc = -EKEYREJECTED;
+		}
+	}
+	ctfs_secure_free(dek);
+	return rc;
 }
 
 void ctfs_release_hdr_free(struct ctfs_release_hdr *rh)
 {
+	free(rh->m.chain);	/* a signer chain, if the signer key came from one */
+	ctfs_secure_free(rh->m.deks);
 	ctfs_ct_free(rh->ci);
 	ctfs_st_free(rh->h);
 	memset(rh, 0, sizeof(*rh));

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "ct/crypto_entries.h"
+#include "ct/model.h"
 #include "keys/jwk.h"
 #include "keys/keyprov.h"
 #include "util.h"
@@ -48,10 +49,13 @@ int ctfs_release_request_parse(const char *body, size_t len, struct ctfs_release
 			       char *err, size_t errlen);
 void ctfs_release_request_free(struct ctfs_release_req *r);
 
-/* A parsed header, as both sides check it. */
+/* A parsed header, as both sides check it; m is a model without a file
+ * over h and ci, so that the signature check and the key check after it
+ * share the signer found (the binding of step 4 needs it). */
 struct ctfs_release_hdr {
 	struct ctfs_st_header *h;
 	struct ctfs_ct_info *ci;
+	struct ctfs_model m;
 };
 
 /* Parse hdr (prefix + JSON) of a file of file_size bytes as a CryptoTensors
@@ -59,12 +63,17 @@ struct ctfs_release_hdr {
 int ctfs_release_hdr_parse(const uint8_t *hdr, size_t hdr_len, uint64_t file_size,
 			   struct ctfs_release_hdr *out, char *err, size_t errlen);
 /* The header signature, with the same code the mount runs at open. */
-int ctfs_release_hdr_verify(const struct ctfs_release_hdr *rh, const struct ctfs_keyprov *signers,
+int ctfs_release_hdr_verify(struct ctfs_release_hdr *rh, const struct ctfs_keyprov *signers,
 			    char *err, size_t errlen);
-/* Does master key `key` unwrap every tensor key of the header? 0 or
- * -EKEYREJECTED (err names the tensor). */
-int ctfs_release_hdr_unwraps(const struct ctfs_release_hdr *rh, const struct ctfs_jwk *key,
+/* After ctfs_release_hdr_verify, as the mount will: does master key `key`
+ * allow the signer found (its ctfs_signers) and unwrap every tensor key?
+ * 0 or -EKEYREJECTED (err says which). */
+int ctfs_release_hdr_unwraps(struct ctfs_release_hdr *rh, const struct ctfs_jwk *key,
 			     char *err, size_t errlen);
+/* Without a signature check (a client that holds no signer key): does
+ * `key` unwrap every tensor key? 0 or -EKEYREJECTED. */
+int ctfs_release_hdr_key_opens(const struct ctfs_release_hdr *rh, const struct ctfs_jwk *key,
+			       char *err, size_t errlen);
 void ctfs_release_hdr_free(struct ctfs_release_hdr *rh);
 
 /* The answers. A grant holds the secret: the caller wipes out->data (over

@@ -10,7 +10,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
 #include <sodium.h>
 #include <zlib.h>
 
@@ -22,7 +21,10 @@
 #include "crypto/curve25519.h"
 #include "crypto/sha256.h"
 #include "archive/tar_writer.h"
-#include "tgsp/tgsp.h"
+#include "tgsp/build.h"
+#include "tgsp/container.h"
+#include "tgsp/payload.h"
+#include "tgsp/recipient.h"
 
 #define MAX_DEPTH 128
 #define FRAME_BUF (4 + (size_t)CTFS_TGSP_FRAME + CTFS_TGSP_TAG)
@@ -306,7 +308,7 @@ struct payload {
 	z_stream zs;
 	bool zs_init;
 	struct ctfs_tgsp_frame_key key;
-	EVP_MD_CTX *md;
+	struct ctfs_sha256_ctx *md;
 };
 
 static int emit_frame(struct payload *p)
@@ -319,8 +321,8 @@ static int emit_frame(struct payload *p)
 	ctfs_store_be32(p->buf, (uint32_t)p->fill);
 	rc = ctfs_tgsp_frame_seal(&p->key, p->frame, p->buf + 4, p->fill, p->buf + 4,
 				  p->buf + 4 + p->fill);
-	if (!rc && EVP_DigestUpdate(p->md, p->buf, n) != 1)
-		rc = -EIO;
+	if (!rc)
+		rc = ctfs_sha256_update(p->md, p->buf, n);
 	if (!rc)
 		rc = ctfs_pwrite_full(p->fd, p->buf, n, p->base + p->len);
 	p->len += n;
@@ -374,9 +376,12 @@ static int tar_to_payload(void *arg, const uint8_t *data, size_t len)
 
 static int payload_start(struct payload *p, int level)
 {
+	int rc = ctfs_sha256_new(&p->md);
+
+	if (rc)
+		return rc;
 	p->buf = ctfs_plain_alloc(FRAME_BUF);
-	p->md = EVP_MD_CTX_new();
-	if (!p->buf || !p->md || EVP_DigestInit_ex(p->md, EVP_sha256(), NULL) != 1)
+	if (!p->buf)
 		return -ENOMEM;
 	p->zs.zalloc = ctfs_z_alloc;
 	p->zs.zfree = ctfs_z_free;
@@ -392,7 +397,7 @@ static void payload_end(struct payload *p)
 	if (p->zs_init)
 		deflateEnd(&p->zs);
 	ctfs_plain_free(p->buf, FRAME_BUF);
-	EVP_MD_CTX_free(p->md);
+	ctfs_sha256_free(p->md);
 }
 
 static int write_tree(struct payload *p, const char *dir, const struct files *l,
@@ -478,8 +483,8 @@ static int assemble(int fd, struct sections *s, const struct ctfs_tgsp_build_opt
 		rc = payload_start(&p, o->level);
 	if (!rc)
 		rc = write_tree(&p, o->dir, l, err, errlen);
-	if (!rc && EVP_DigestFinal_ex(p.md, d, NULL) != 1)
-		rc = -EIO;
+	if (!rc)
+		rc = ctfs_sha256_final(p.md, d);
 	if (!rc)
 		rc = ctfs_hex_encode(d, sizeof(d), &phex);
 	if (!rc) {

@@ -11,14 +11,13 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
-#include <openssl/evp.h>
 #include <sodium.h>
 
 #include "codec/hex.h"
 #include "json/canon_json.h"
 #include "crypto/curve25519.h"
 #include "crypto/sha256.h"
-#include "tgsp/tgsp.h"
+#include "tgsp/container.h"
 
 #define HASH_CHUNK (1u << 20)
 
@@ -566,22 +565,22 @@ static int walk_frames(struct ctfs_tgsp_container *c, char *err, size_t errlen)
 
 static int hash_payload(const struct ctfs_tgsp_container *c, uint8_t digest[32])
 {
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	struct ctfs_sha256_ctx *md = NULL;
 	uint8_t *buf = malloc(HASH_CHUNK);
 	uint64_t done = 0, len = c->len[TGSP_PAYLOAD];
-	int rc = md && buf && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 ? 0 : -ENOMEM;
+	int rc = buf ? ctfs_sha256_new(&md) : -ENOMEM;
 
 	while (!rc && done < len) {
 		size_t n = len - done < HASH_CHUNK ? (size_t)(len - done) : HASH_CHUNK;
 
 		rc = ctfs_pread_full(c->fd, buf, n, c->off[TGSP_PAYLOAD] + done);
-		if (!rc && EVP_DigestUpdate(md, buf, n) != 1)
-			rc = -EIO;
+		if (!rc)
+			rc = ctfs_sha256_update(md, buf, n);
 		done += n;
 	}
-	if (!rc && EVP_DigestFinal_ex(md, digest, NULL) != 1)
-		rc = -EIO;
-	EVP_MD_CTX_free(md);
+	if (!rc)
+		rc = ctfs_sha256_final(md, digest);
+	ctfs_sha256_free(md);
 	free(buf);
 	return rc;
 }

@@ -11,7 +11,8 @@
 #include "pq/fips202.h"
 #include "crypto/secmem.h"
 #include "crypto/curve25519.h"
-#include "tgsp/tgsp.h"
+#include "tgsp/format.h"
+#include "tgsp/keyfiles.h"
 
 #define KEYFILE_MAX (64u << 10)
 /* ML-KEM-768 decapsulation key: dk_pke || ek || H(ek) || z */

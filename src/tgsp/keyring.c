@@ -4,9 +4,9 @@
 #include <errno.h>
 #include <stdio.h>
 
-#include "keys/keyring_raw.h"
+#include "keys/keyring.h"
 #include "crypto/secmem.h"
-#include "tgsp/tgsp.h"
+#include "tgsp/keyring.h"
 
 static int get(key_serial_t ring, const char *prefix, const char *id, char **text, size_t *len)
 {

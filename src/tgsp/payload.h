@@ -1,13 +1,30 @@
-/* The TGSP payload as a source of compressed bytes for gzindex.h: frames
+/* The TGSP payload: frame sealing and opening (per-frame nonce and AAD),
+ * and the payload as a source of compressed bytes for gzindex.h: frames
  * are read, authenticated and decrypted one at a time, on demand. */
 #ifndef CTFS_TGSP_PAYLOAD_H
 #define CTFS_TGSP_PAYLOAD_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "archive/gzindex.h"
-#include "tgsp/tgsp.h"
+#include "tgsp/container.h"
+#include "tgsp/format.h"
+
+struct ctfs_tgsp_frame_key {
+	const uint8_t *dek;
+	uint8_t nonce_base[CTFS_TGSP_NONCE];
+	uint8_t aad_prefix[CTFS_TGSP_AAD_PREFIX];
+};
+
+/* nonce = SHA-256(nonce_base || be64(i))[0..12] */
+void ctfs_tgsp_frame_nonce(const uint8_t *nonce_base, uint64_t i, uint8_t *nonce);
+int ctfs_tgsp_frame_seal(const struct ctfs_tgsp_frame_key *k, uint64_t i, const uint8_t *in,
+			 size_t len, uint8_t *out, uint8_t *tag);
+/* -EBADMSG (out wiped) when the tag does not verify; in == out allowed. */
+int ctfs_tgsp_frame_open(const struct ctfs_tgsp_frame_key *k, uint64_t i, const uint8_t *in,
+			 size_t len, uint8_t *out, const uint8_t *tag);
 
 struct ctfs_tgsp_frames {
 	int fd;

@@ -11,7 +11,7 @@
 #include "crypto/secmem.h"
 #include "crypto/curve25519.h"
 #include "crypto/sha256.h"
-#include "tgsp/tgsp.h"
+#include "tgsp/recipient.h"
 
 /* Everything secret one wrap or unwrap handles, in one locked block. */
 struct kem_secrets {
@@ -68,13 +68,14 @@ int ctfs_tgsp_recipient_wrap(const struct ctfs_tgsp_enc_pub *pub, const uint8_t 
 }
 
 /* "a, b, c" (truncated) for messages. */
-static void list_ids(const struct ctfs_tgsp_container *c, char *out, size_t len)
+static void list_ids(const struct ctfs_tgsp_recipient *rcpt, size_t n_rcpt, char *out,
+		     size_t len)
 {
 	size_t o = 0;
 
 	out[0] = 0;
-	for (size_t i = 0; i < c->n_rcpt && o + 1 < len; i++) {
-		int n = snprintf(out + o, len - o, "%s'%s'", i ? ", " : "", c->rcpt[i].id);
+	for (size_t i = 0; i < n_rcpt && o + 1 < len; i++) {
+		int n = snprintf(out + o, len - o, "%s'%s'", i ? ", " : "", rcpt[i].id);
 
 		if (n < 0)
 			break;
@@ -84,16 +85,16 @@ static void list_ids(const struct ctfs_tgsp_container *c, char *out, size_t len)
 		memcpy(out + len - 4, "...", 4);
 }
 
-int ctfs_tgsp_find_dek(const struct ctfs_tgsp_container *c, ctfs_tgsp_key_fn fn, void *arg,
-		       uint8_t *dek, char *err, size_t errlen)
+int ctfs_tgsp_find_dek(const struct ctfs_tgsp_recipient *rcpt, size_t n_rcpt, ctfs_tgsp_key_fn fn,
+		       void *arg, uint8_t *dek, char *err, size_t errlen)
 {
 	size_t tried = 0;
 	int other = 0;
 	char ids[256];
 
-	for (size_t i = 0; i < c->n_rcpt; i++) {
+	for (size_t i = 0; i < n_rcpt; i++) {
 		struct ctfs_tgsp_enc_sec *key = NULL;
-		int rc = fn(arg, c->rcpt[i].id, &key);
+		int rc = fn(arg, rcpt[i].id, &key);
 
 		if (rc == -ENOKEY)
 			continue;
@@ -102,14 +103,14 @@ int ctfs_tgsp_find_dek(const struct ctfs_tgsp_container *c, ctfs_tgsp_key_fn fn,
 			continue;
 		}
 		tried++;
-		rc = ctfs_tgsp_recipient_unwrap(&c->rcpt[i], key, dek);
+		rc = ctfs_tgsp_recipient_unwrap(&rcpt[i], key, dek);
 		ctfs_secure_free(key);
 		if (!rc)
 			return 0;
 		if (rc != -EKEYREJECTED)
 			other = other ? other : rc;
 	}
-	list_ids(c, ids, sizeof(ids));
+	list_ids(rcpt, n_rcpt, ids, sizeof(ids));
 	if (tried)
 		ctfs_seterr(err, errlen, "recipient key: the key(s) found open no recipient block "
 			    "(recipients %s)", ids);

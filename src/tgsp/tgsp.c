@@ -3,6 +3,7 @@
 #include "tgsp/tgsp.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -48,9 +49,33 @@ static int verify(struct ctfs_tgsp_container *c, const struct ctfs_tgsp_open_opt
 	return rc;
 }
 
+struct tar_feed {
+	struct ctfs_tar_parser *tp;
+	uint64_t fed, max;
+};
+
+/* The inflated archive into the tar index, up to the bound of tgsp.h. */
 static int tar_sink(void *arg, const uint8_t *data, size_t len, char *err, size_t errlen)
 {
-	return ctfs_tar_parser_feed(arg, data, len, err, errlen);
+	struct tar_feed *f = arg;
+
+	f->fed += len;
+	if (f->fed > f->max) {
+		ctfs_seterr(err, errlen, "corrupt archive: it inflates to more than %" PRIu64
+			    " bytes (%u times the compressed payload): a decompression bomb",
+			    f->max, CTFS_TGSP_MAX_RATIO);
+		return -EBADMSG;
+	}
+	return ctfs_tar_parser_feed(f->tp, data, len, err, errlen);
+}
+
+static uint64_t inflate_bound(uint64_t compressed)
+{
+	uint64_t max;
+
+	if (ctfs_mul_overflow(compressed, CTFS_TGSP_MAX_RATIO, &max))
+		return UINT64_MAX;
+	return max > CTFS_TGSP_MIN_INFLATE ? max : CTFS_TGSP_MIN_INFLATE;
 }
 
 /* Step 7: every frame decrypted and authenticated, the archive inflated and
@@ -59,13 +84,15 @@ static int index_archive(struct ctfs_tgsp *p, unsigned int cursors, char *err, s
 {
 	struct ctfs_tar_parser *tp;
 	struct ctfs_gz_source src;
+	struct tar_feed feed;
 	int rc = ctfs_tar_parser_new(&tp);
 
 	if (rc)
 		return rc;
 	ctfs_tgsp_frames_init(&p->frames, p->c, p->dek);
 	ctfs_tgsp_frames_source(&p->frames, &src);
-	rc = ctfs_gzindex_build(&src, 0, cursors, tar_sink, tp, &p->gz, err, errlen);
+	feed = (struct tar_feed){ tp, 0, inflate_bound(p->frames.plain_len) };
+	rc = ctfs_gzindex_build(&src, 0, cursors, tar_sink, &feed, &p->gz, err, errlen);
 	if (rc && p->frames.why[0]) {
 		ctfs_seterr(err, errlen, "%s", p->frames.why);
 		rc = -EBADMSG;
@@ -144,7 +171,7 @@ int ctfs_tgsp_open(int fd, const char *name, const struct ctfs_tgsp_open_opts *o
 		rc = p->dek ? 0 : -ENOMEM;
 	}
 	if (!rc)
-		rc = ctfs_tgsp_find_dek(p->c, o->recipient_key, o->arg, p->dek, err, errlen);
+		rc = ctfs_tgsp_find_dek(p->c->rcpt, p->c->n_rcpt, o->recipient_key, o->arg, p->dek, err, errlen);
 	if (!rc)
 		rc = hash_and_index(p, o->cursors, err, errlen);
 	if (rc) {

@@ -10,6 +10,7 @@
 #include "ct/chunk_cache.h"
 #include "ct/model.h"
 #include "log.h"
+#include "policy/rego.h"
 #include "sys/beneath.h"
 #include "view/internal.h"
 
@@ -134,20 +135,6 @@ static void file_release(struct ctfs_handle *h)
 
 static const struct ctfs_handle_ops file_ops = { file_read, file_release };
 
-/* The checks of an open, in the order of CONTROL-PLANE.md; only the
- * signature and key steps exist so far (ctfs_model_unlock). */
-static int admit(struct ctfs_view *v, struct ctfs_entry *e, const struct ctfs_caller *who)
-{
-	char err[512] = "";
-	int rc;
-
-	(void)who;
-	rc = ctfs_vkeys_unlock(v, e->bpath, e->model, err, sizeof(err));
-	if (rc)
-		ctfs_err("%s: refused: %s", e->bpath, err);
-	return rc;
-}
-
 static int new_handle(struct ctfs_view *v, struct ctfs_entry *e, struct ctfs_model *m,
 		      struct ctfs_handle **h)
 {
@@ -164,10 +151,10 @@ static int new_handle(struct ctfs_view *v, struct ctfs_entry *e, struct ctfs_mod
 }
 
 /* An encrypted file: the entry's model, once the checks allow it. */
-static int open_encrypted(struct ctfs_view *v, struct ctfs_entry *e,
+static int open_encrypted(struct ctfs_view *v, struct ctfs_entry *e, const char *path,
 			  const struct ctfs_caller *who, struct ctfs_handle **h)
 {
-	int rc = admit(v, e, who);
+	int rc = ctfs_view_admit(v, e, path, who);
 
 	if (rc)
 		return rc;
@@ -194,7 +181,7 @@ static int open_plain(struct ctfs_view *v, const char *bpath, int fd, struct ctf
 	return rc;
 }
 
-int ctfs_vfile_open(struct ctfs_view *v, const struct ctfs_target *t,
+int ctfs_vfile_open(struct ctfs_view *v, const struct ctfs_target *t, const char *path,
 		    const struct ctfs_caller *who, struct ctfs_handle **h, bool *keep_cache)
 {
 	struct ctfs_entry *e;
@@ -212,7 +199,7 @@ int ctfs_vfile_open(struct ctfs_view *v, const struct ctfs_target *t,
 	}
 	if (e->model) {
 		close(fd);
-		rc = open_encrypted(v, e, who, h);
+		rc = open_encrypted(v, e, path, who, h);
 	} else {
 		rc = open_plain(v, t->bpath, fd, h);
 	}
@@ -226,6 +213,7 @@ int ctfs_vfile_open(struct ctfs_view *v, const struct ctfs_target *t,
 
 void ctfs_vfile_drop(struct ctfs_view *v, struct ctfs_entry *e)
 {
+	ctfs_rego_free(e->policy);
 	if (!e->model)
 		return;
 	ctfs_cache_drop_uid(v->cache, e->model->uid);

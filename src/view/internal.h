@@ -6,6 +6,8 @@
 
 #include "keys/keyfetch.h"
 #include "keys/keyprov.h"
+#include "policy/audit.h"
+#include "policy/facts.h"
 #include "tgsp/tgsp.h"
 #include "view/registry.h"
 #include "view/view.h"
@@ -19,6 +21,14 @@ struct ctfs_view {
 	struct ctfs_registry *reg;
 	struct ctfs_tgsp_trust trust;
 	char *fleet;
+	/* access decisions (access.c) */
+	struct ctfs_rego *site;		/* -o policy=, or NULL */
+	char site_hash[65];
+	char *data;			/* -o policy_data= text, or NULL */
+	size_t data_len;
+	struct ctfs_audit *audit;
+	bool audit_fail_allow;
+	struct ctfs_host_facts host;
 	struct ctfs_keyfetch_cfg *keyserver;	/* key release service, or NULL */
 };
 
@@ -52,7 +62,7 @@ void ctfs_view_shown_name(int dirfd, const char *name, char *out, size_t cap);
 
 /* files.c: regular files of SOURCE, CryptoTensors or plain. */
 int ctfs_vfile_size(struct ctfs_view *v, const struct ctfs_target *t, uint64_t *size);
-int ctfs_vfile_open(struct ctfs_view *v, const struct ctfs_target *t,
+int ctfs_vfile_open(struct ctfs_view *v, const struct ctfs_target *t, const char *path,
 		    const struct ctfs_caller *who, struct ctfs_handle **h, bool *keep_cache);
 
 /* packages.c: TGSP packages and their members. */
@@ -63,13 +73,22 @@ int ctfs_vpkg_readlink(struct ctfs_view *v, const struct ctfs_target *t, char *b
 int ctfs_vpkg_open(struct ctfs_view *v, const struct ctfs_target *t,
 		   const struct ctfs_caller *who, struct ctfs_handle **h, bool *keep_cache);
 
+/* access.c: who may open what (CONTROL-PLANE.md step 6) and its audit. */
+int ctfs_view_access_init(struct ctfs_view *v, const struct ctfs_view_opts *o, char *err,
+			  size_t errlen);
+void ctfs_view_access_free(struct ctfs_view *v);
+/* Run the checks of an open of the encrypted file e (shown at path) for
+ * who, up to the keys, and record the decision. 0 or the refusal's errno. */
+int ctfs_view_admit(struct ctfs_view *v, struct ctfs_entry *e, const char *path,
+		    const struct ctfs_caller *who);
 /* keyrelease.c: the master key from the key service when absent. */
+struct ctfs_gate;
 int ctfs_vkeys_init(struct ctfs_view *v, const struct ctfs_keyfetch_cfg *cfg,
 		    char *err, size_t errlen);
 void ctfs_vkeys_free(struct ctfs_view *v);
 /* ctfs_model_unlock, fetching the master key once if it is missing. */
 int ctfs_vkeys_unlock(struct ctfs_view *v, const char *bpath, struct ctfs_model *m,
-		      char *err, size_t errlen);
+		      const struct ctfs_gate *gate, char *err, size_t errlen);
 
 /* What an entry of either kind frees when the registry drops it. */
 void ctfs_vfile_drop(struct ctfs_view *v, struct ctfs_entry *e);

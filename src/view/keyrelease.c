@@ -96,11 +96,11 @@ static bool absent(int rc)
 }
 
 int ctfs_vkeys_unlock(struct ctfs_view *v, const char *bpath, struct ctfs_model *m,
-		      char *err, size_t errlen)
+		      const struct ctfs_gate *gate, char *err, size_t errlen)
 {
 	const char *kid = m->ci->enc_kid;
 	char path[PATH_MAX * 2], why[512] = "";
-	int rc = ctfs_model_unlock(m, &v->keys, err, errlen);
+	int rc = ctfs_model_unlock(m, &v->keys, gate, err, errlen);
 
 	/* Only a missing master key is asked for (a missing signer key is not
 	 * the key service's to give); an expired one is missing: its lifetime
@@ -115,5 +115,6 @@ int ctfs_vkeys_unlock(struct ctfs_view *v, const char *bpath, struct ctfs_model 
 			    why);
 		return rc == -EKEYREJECTED || rc == -EACCES || rc == -ENOMEM ? rc : -ENOKEY;
 	}
-	return ctfs_model_unlock(m, &v->keys, err, errlen);
+	/* the gate runs again: the checks stay in one place, whatever the key */
+	return ctfs_model_unlock(m, &v->keys, gate, err, errlen);
 }

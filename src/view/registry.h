@@ -17,6 +17,7 @@
 
 struct ctfs_model;
 struct ctfs_pkg;
+struct ctfs_rego;
 
 enum ctfs_entry_kind { CTFS_ENTRY_FILE, CTFS_ENTRY_PKG };
 
@@ -35,6 +36,11 @@ struct ctfs_entry {
 	uint64_t view_size;		/* FILE: size of what the mount shows */
 	struct ctfs_model *model;	/* FILE: encrypted files only */
 	struct ctfs_pkg *pkg;		/* PKG */
+
+	/* FILE: the local policy, compiled at the first open (under the
+	 * model's lock), and the SHA-256 hex of its text for audit records */
+	struct ctfs_rego *policy;
+	char policy_hash[65];
 
 	/* registry bookkeeping, under the registry lock */
 	unsigned int refs;

@@ -32,6 +32,8 @@ int ctfs_view_new(const struct ctfs_view_opts *o, struct ctfs_view **out, char *
 	v->src_fd = -1;
 	v->ring = o->ring;
 	ctfs_keyprov_keyring(&v->keys, o->ring);
+	v->keys.unbound = o->unbound;
+	v->keys.trust = o->trust;
 	if (!(v->source = realpath(o->source, NULL)) ||
 	    (v->src_fd = open(v->source, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
 		rc = -errno;
@@ -46,6 +48,9 @@ int ctfs_view_new(const struct ctfs_view_opts *o, struct ctfs_view **out, char *
 		ctfs_seterr(err, errlen, "out of memory");
 		goto fail;
 	}
+	rc = ctfs_view_access_init(v, o, err, errlen);
+	if (rc)
+		goto fail;
 	rc = ctfs_vkeys_init(v, o->keyserver, err, errlen);
 	if (rc) {
 		if (rc == -ENOMEM)
@@ -73,6 +78,7 @@ void ctfs_view_free(struct ctfs_view *v)
 	if (!v)
 		return;
 	ctfs_registry_free(v->reg);	/* before the cache its entries drop from */
+	ctfs_view_access_free(v);
 	ctfs_cache_free(v->cache);
 	ctfs_tgsp_trust_free(&v->trust);
 	ctfs_vkeys_free(v);
@@ -181,7 +187,7 @@ int ctfs_view_open(struct ctfs_view *v, const char *path, const struct ctfs_call
 		return ctfs_vpkg_open(v, &t, who, h, keep_cache);
 	if (S_ISDIR(t.st.st_mode))
 		return -EISDIR;
-	return ctfs_vfile_open(v, &t, who, h, keep_cache);
+	return ctfs_vfile_open(v, &t, path, who, h, keep_cache);
 }
 
 ssize_t ctfs_handle_read(struct ctfs_handle *h, void *buf, size_t size, uint64_t off)

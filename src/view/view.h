@@ -21,6 +21,10 @@
 #include <sys/statvfs.h>
 #include <sys/types.h>
 
+#include "trust/binding.h"
+
+struct ctfs_trust;
+
 struct ctfs_view;
 struct ctfs_keyfetch_cfg;
 struct ctfs_handle;
@@ -32,6 +36,12 @@ struct ctfs_view_opts {
 	size_t header_cache;		/* parsed headers/packages nobody uses */
 	const char *tgsp_trust;		/* trusted TGSP signers (file or dir), or NULL */
 	const char *fleet;		/* fleet id for TGSP target_fleet, or NULL */
+	enum ctfs_unbound unbound;	/* master keys without a signer list */
+	const char *site_policy;	/* the operator's Rego policy file, or NULL */
+	const char *policy_data;	/* JSON file given to policies as data, or NULL */
+	const char *audit;		/* audit file (JSON lines), or NULL */
+	bool audit_fail_allow;		/* when the audit file cannot be written */
+	struct ctfs_trust *trust;	/* chains, revocation, rollback, digests, or NULL */
 	/* key release service for master keys missing from ring, or NULL
 	 * (keyfetch.h; its fleet defaults to the one above) */
 	const struct ctfs_keyfetch_cfg *keyserver;

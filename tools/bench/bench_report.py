@@ -42,6 +42,10 @@ FIGURES = [
     ("ofb_ctfs_cold", "open to first byte through ctfs, many-tensor model, cold", "ms", "low"),
     ("first_tensor_ctfs_cold", "open to first tensor byte (header parsed) through ctfs, "
      "many-tensor model, cold", "ms", "low"),
+    ("policy_decide", "access decision: a typical compiled policy evaluated with its input",
+     "us", "low"),
+    ("policy_open_step", "access step of an open: /proc facts of the caller, input, "
+     "decision", "us", "low"),
     ("rss_ctfs_peak", "ctfs daemon peak RSS (VmHWM), largest over the main model's mounts",
      "MiB", "low"),
     ("rss_ctfs_peak_many", "ctfs daemon peak RSS (VmHWM), many-tensor model mounts",
@@ -125,6 +129,7 @@ def targets(fig, cache_mib):
         ("daemon RSS <= 64 MiB + cache_size", v("rss_ctfs_peak"), "<=", 64 + cache_mib,
          "rss_ctfs_peak in MiB, limit 64 + %g" % cache_mib),
         ("open-to-first-byte <= 50 ms", v("ofb_ctfs_cold"), "<=", 50.0, "ofb_ctfs_cold in ms"),
+        ("policy decision <= 50 us", v("policy_decide"), "<=", 50.0, "policy_decide in us"),
     ]
 
 

@@ -11,6 +11,7 @@
 #include <cjson/cJSON.h>
 
 #include "keyd.h"
+#include "trust/binding.h"
 #include "log.h"
 
 static void refuse(struct keyd_decision *dec, int status, const char *code, const char *fmt, ...)
@@ -81,7 +82,7 @@ static char *policy_input(const struct keyd_client *c, const struct ctfs_release
 
 /* Steps that need no secret, under the read lock of the reloadable lists. */
 static int check_public(struct keyd *d, const struct keyd_client *c,
-			const struct ctfs_release_req *req, const struct ctfs_release_hdr *rh,
+			const struct ctfs_release_req *req, struct ctfs_release_hdr *rh,
 			struct keyd_decision *dec)
 {
 	const char *hit;
@@ -119,7 +120,7 @@ deny:
 }
 
 static void release(struct keyd *d, const struct ctfs_release_req *req,
-		    const struct ctfs_release_hdr *rh, struct keyd_decision *dec,
+		    struct ctfs_release_hdr *rh, struct keyd_decision *dec,
 		    struct ctfs_buf *answer)
 {
 	struct ctfs_jwk key = { 0 };
@@ -130,8 +131,14 @@ static void release(struct keyd *d, const struct ctfs_release_req *req,
 		refuse(dec, 404, "unknown_kid", "no master key kid=%s in custody", req->kid);
 		return;
 	}
+	/* A custody key without a signer list is bound to the --signers set,
+	 * as a key set binds its master keys to its own signing keys; the
+	 * released JWK carries the list, so the mount checks the same binding. */
+	if (!rc && !key.has_signers)
+		rc = ctfs_binding_from_set(&key, d->signers, d->n_signers);
 	if (rc) {
-		refuse(dec, 500, "custody", "%s", err);
+		ctfs_jwk_clear(&key);
+		refuse(dec, 500, "custody", "%s", *err ? err : strerror(-rc));
 		return;
 	}
 	rc = ctfs_release_hdr_unwraps(rh, &key, err, sizeof(err));
