@@ -48,7 +48,14 @@ static void help(FILE *out)
 	      "           --server for the service's, whose SANs (--dns, --ip) must\n"
 	      "           name the host in the clients' keyserver URL.\n"
 	      "Options:\n"
-	      "  --days N   validity (default 365 for a CA, 90 otherwise)\n"
+	      "      --out DIR      where the files go\n"
+	      "      --ca DIR       issue: the CA's directory (ca.pem, ca.key)\n"
+	      "      --cn NAME      subject common name (and file name for issue)\n"
+	      "      --org ORG      subject organisation\n"
+	      "      --dns NAME     issue: a DNS subject alternative name (repeatable)\n"
+	      "      --ip ADDR      issue: an IP subject alternative name (repeatable)\n"
+	      "      --days N       validity (default 365 for a CA, 90 otherwise)\n"
+	      "      --server       issue: the service's certificate (serverAuth)\n"
 	      "Existing files are never overwritten.\n", out);
 }
 
@@ -231,7 +238,7 @@ static int parse(int argc, char **argv, const char *cmd, struct keyd_opts *o)
 
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "o:", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		rc = 0;
 		switch (c) {
 		case 'o': o->out = optarg; break;

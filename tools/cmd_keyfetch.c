@@ -177,7 +177,20 @@ static void help(FILE *out)
 	      "With --request the key is asked of the kernel (request_key(2)), as the ctfs\n"
 	      "daemon does: request-key(8) then runs this command with --request-key,\n"
 	      "through /etc/request-key.d/ctfs.conf, and a refusal is remembered for\n"
-	      "10 seconds (a negative key).\n", out);
+	      "10 seconds (a negative key).\n"
+	      "\n"
+	      "Options:\n"
+	      "      --server URL     the key service, https://HOST[:PORT]\n"
+	      "      --cert FILE      this machine's client certificate (PEM)\n"
+	      "      --key FILE       its private key (PEM)\n"
+	      "      --ca FILE        CA certificate(s) the service's certificate chains to\n"
+	      "      --fleet NAME     the fleet this machine asks for\n"
+	      "      --audit FILE     append one JSON line per fetch (mode 0600)\n"
+	      "      --keyring K      where the key goes (default @u)\n"
+	      "      --timeout SEC    for connect, TLS and the answer (default 10)\n"
+	      "      --request        ask the kernel (request_key(2)), as the mount does\n"
+	      "      --request-key    run by request-key(8): KEYID DESCRIPTION CALLOUT UID GID\n"
+	      "  -h, --help           this text\n", out);
 }
 
 /* The master kid of the file at path, from its header. */
@@ -276,7 +289,7 @@ int tool_key_fetch(int argc, char **argv)
 
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+k:h", o, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+h", o, NULL)) != -1) {
 		switch (c) {
 		case 's': cfg.server = optarg; break;
 		case 'c': cfg.cert = optarg; break;
