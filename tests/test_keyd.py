@@ -54,19 +54,20 @@ def test_release_by_hand_sets_expiry_and_audits(bed, tool, keyring):
     sha = hashlib.sha256(open(bed.model, "rb").read()[:8 + int.from_bytes(
         open(bed.model, "rb").read(8), "little")]).hexdigest()
     assert r["decision"] == "allow" and r["code"] == "released" and r["status"] == 200
-    assert r["kid"] == "kA" and r["fleet"] == "f1" and r["lifetime"] == 120
+    assert r["enc_kid"] == "kA" and r["fleet"] == "f1" and r["lifetime"] == 120
     assert r["header_sha256"] == sha
     assert r["client"]["subject"] == "CN=m1,O=acme"
     assert r["client"]["issuer"] == "CN=fleet CA,O=ctfs test"
     assert r["client"]["serial"] == bed.pki.serial_of(bed.m1[0]).lstrip("0")
     assert r["client"]["sans"] == ["DNS:m1.acme.test"]
     assert r["client"]["peer"].startswith("127.0.0.1:")
-    assert r["time"].endswith("Z")
+    assert abs(r["time"] - time.time()) < 60
+    assert r["sign_kid"] == "kA-sign" and len(r["policy_hash"]) == 64
     assert os.stat(k.audit).st_mode & 0o777 == 0o600
     assert bed.enc["k"].rstrip("=") not in open(k.audit).read()
     # client audit
     (c,) = [json.loads(line) for line in open(audit)]
-    assert c["decision"] == "allow" and c["kid"] == "kA" and c["lifetime"] == 120
+    assert c["decision"] == "allow" and c["enc_kid"] == "kA" and c["lifetime"] == 120
     assert c["file"] == str(bed.model) and c["server"] == k.url
     assert os.stat(audit).st_mode & 0o777 == 0o600
 
@@ -272,7 +273,7 @@ def test_remote_policy_decides_with_client_identity_and_data(bed, tool, keyring)
     assert fetch(tool, k, bed.m2, model, keyring).returncode == 0
     recs = k.records()
     assert [r["code"] for r in recs] == ["released", "policy", "policy", "released"]
-    assert recs[1]["client"]["subject"] == "CN=m2,O=acme" and recs[1]["kid"] == "kP"
+    assert recs[1]["client"]["subject"] == "CN=m2,O=acme" and recs[1]["enc_kid"] == "kP"
     assert "undefined" in recs[1]["reason"] or "false" in recs[1]["reason"], recs[1]["reason"]
 
 
@@ -549,3 +550,18 @@ def test_custody_key_bound_to_another_signer_is_not_released(bed, tool, keyring)
     bed.models.put_custody("kA", dict(bed.enc, ctfs_signers=bound_x["ctfs_signers"]))
     st, ans = k.post(*bed.m1, request_body(bed.model, "kA"))
     assert (st, ans["error"]) == (409, "key_mismatch") and "signer" in ans["reason"], ans
+
+
+def test_no_release_without_its_audit_record(bed):
+    """The record is written before the answer: when it cannot be, the key
+    is not released (fail closed), and refusals are still answered."""
+    k = bed.start()
+    k.stop()
+    k.argv[k.argv.index("--audit") + 1] = "/dev/full"
+    k.start()
+    st, ans = k.post(*bed.m1, request_body(bed.model, "kA"))
+    assert (st, ans["error"]) == (500, "audit"), ans
+    assert "jwk" not in ans
+    st, ans = k.post(*bed.m1, request_body(bed.model, "kZ"))
+    assert (st, ans["error"]) == (400, "kid_mismatch")
+    assert "not released" in k.logtext()

@@ -81,10 +81,10 @@ def test_open_fetches_the_key_once(bed, tool, keyring, mount, request_key_conf, 
     warm = time.monotonic() - t0
     recs = k.records()
     assert [r["code"] for r in recs] == ["released"]
-    assert recs[0]["kid"] == fl.kid and recs[0]["client"]["subject"] == "CN=m1,O=acme"
+    assert recs[0]["enc_kid"] == fl.kid and recs[0]["client"]["subject"] == "CN=m1,O=acme"
     assert recs[0]["fleet"] == "f1"
     (c,) = [json.loads(line) for line in open(audit)]
-    assert c["decision"] == "allow" and c["kid"] == fl.kid and c["lifetime"] == 60
+    assert c["decision"] == "allow" and c["enc_kid"] == fl.kid and c["lifetime"] == 60
     assert c["file"].endswith("/m0.cryptotensors")
     # more cold opens for the figure: the key unlinked before each
     colds = [cold]

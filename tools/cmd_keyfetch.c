@@ -30,18 +30,17 @@ static void audit(const struct ctfs_keyfetch_cfg *cfg, const char *kid, const ch
 		  const struct ctfs_keyfetch_result *res, int rc, const char *reason)
 {
 	cJSON *o = cJSON_CreateObject();
-	char when[80], *text;
+	char *text;
 	struct timespec ts;
-	struct tm tm;
 	int fd;
 
 	if (!cfg->audit || !o)
 		goto out;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
-	if (!cJSON_AddStringToObject(o, "time", when) ||
+	/* the mount's audit fields (time, file, enc_kid, decision, reason) first */
+	if (!cJSON_AddNumberToObject(o, "time", (double)ts.tv_sec + ts.tv_nsec / 1e9) ||
+	    !cJSON_AddStringToObject(o, "file", path ? path : "") ||
+	    !cJSON_AddStringToObject(o, "enc_kid", kid ? kid : "") ||
 	    !cJSON_AddStringToObject(o, "service", "ctfs-tool key fetch") ||
 	    !cJSON_AddStringToObject(o, "decision", rc ? "deny" : "allow") ||
 	    !cJSON_AddStringToObject(o, "code", rc ? (*res->code ? res->code : "client") :
@@ -49,9 +48,7 @@ static void audit(const struct ctfs_keyfetch_cfg *cfg, const char *kid, const ch
 	    !cJSON_AddStringToObject(o, "reason", rc ? reason : "") ||
 	    !cJSON_AddNumberToObject(o, "status", res->status) ||
 	    !cJSON_AddStringToObject(o, "errno", rc ? strerrorname_np(-rc) : "") ||
-	    !cJSON_AddStringToObject(o, "kid", kid ? kid : "") ||
 	    !cJSON_AddStringToObject(o, "fleet", cfg->fleet ? cfg->fleet : "") ||
-	    !cJSON_AddStringToObject(o, "file", path ? path : "") ||
 	    !cJSON_AddStringToObject(o, "server", cfg->server ? cfg->server : "") ||
 	    !cJSON_AddNumberToObject(o, "lifetime", rc ? 0 : res->lifetime))
 		goto out;

@@ -90,11 +90,6 @@ static int in_ring(const struct ctfs_view *v, const char *kid)
 	return keyctl_search(v->ring, "user", desc, 0) < 0 ? -errno : 0;
 }
 
-static bool absent(int rc)
-{
-	return rc == -ENOKEY || rc == -EKEYEXPIRED;
-}
-
 int ctfs_vkeys_unlock(struct ctfs_view *v, const char *bpath, struct ctfs_model *m,
 		      const struct ctfs_gate *gate, char *err, size_t errlen)
 {
@@ -104,9 +99,11 @@ int ctfs_vkeys_unlock(struct ctfs_view *v, const char *bpath, struct ctfs_model 
 
 	/* Only a missing master key is asked for (a missing signer key is not
 	 * the key service's to give); an expired one is missing: its lifetime
-	 * is over, or a refusal is no longer remembered. */
+	 * is over, or a refusal is no longer remembered. A key another open is
+	 * fetching is in the ring but unreadable (-ENOKEY) until instantiated:
+	 * request_key(2) waits for that construction instead of starting one. */
 	if ((rc != -ENOKEY && rc != -EKEYEXPIRED) || !v->keyserver || !kid ||
-	    in_ring(v, m->ci->sign_kid) || !absent(in_ring(v, kid)))
+	    in_ring(v, m->ci->sign_kid))
 		return rc;
 	snprintf(path, sizeof(path), "%s/%s", v->source, bpath);
 	rc = ctfs_keyfetch_request(v->keyserver, v->ring, kid, path, m->fd, why, sizeof(why));

@@ -18,12 +18,14 @@
 
 int keyd_audit_open(struct keyd *d)
 {
+	struct stat st;
 	int fd, old;
 
 	if (!d->audit_path)
 		return 0;
 	fd = open(d->audit_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0 || fchmod(fd, 0600)) {
+	/* a regular file is made 0600; a pipe or device is left as it is */
+	if (fd < 0 || fstat(fd, &st) || (S_ISREG(st.st_mode) && fchmod(fd, 0600))) {
 		ctfs_err("--audit %s: %s", d->audit_path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
@@ -38,31 +40,23 @@ int keyd_audit_open(struct keyd *d)
 	return 0;
 }
 
-static void iso_time(char *out, size_t cap)
-{
-	struct timespec ts;
-	struct tm tm;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
-}
-
 static cJSON *record(const struct keyd_client *c, const struct keyd_decision *dec)
 {
 	cJSON *o = cJSON_CreateObject(), *cl = cJSON_CreateObject();
-	char when[80];
+	struct timespec ts;
 	bool ok;
 
-	iso_time(when, sizeof(when));
-	ok = o && cl && cJSON_AddStringToObject(o, "time", when) &&
+	clock_gettime(CLOCK_REALTIME, &ts);
+	/* the mount's audit fields first (src/policy/audit.c), then the service's */
+	ok = o && cl && cJSON_AddNumberToObject(o, "time", (double)ts.tv_sec + ts.tv_nsec / 1e9) &&
+	     cJSON_AddStringToObject(o, "enc_kid", dec->kid) &&
+	     cJSON_AddStringToObject(o, "sign_kid", dec->sign_kid) &&
+	     cJSON_AddStringToObject(o, "policy_hash", dec->policy_hash) &&
 	     cJSON_AddStringToObject(o, "service", "ctfs-keyd") &&
 	     cJSON_AddStringToObject(o, "decision", dec->status == 200 ? "allow" : "deny") &&
 	     cJSON_AddStringToObject(o, "code", dec->code ? dec->code : "internal") &&
 	     cJSON_AddStringToObject(o, "reason", dec->reason) &&
 	     cJSON_AddNumberToObject(o, "status", dec->status) &&
-	     cJSON_AddStringToObject(o, "kid", dec->kid) &&
 	     cJSON_AddStringToObject(o, "fleet", dec->fleet) &&
 	     cJSON_AddStringToObject(o, "header_sha256", dec->header_sha256) &&
 	     cJSON_AddNumberToObject(o, "lifetime", dec->lifetime) &&
@@ -81,15 +75,16 @@ static cJSON *record(const struct keyd_client *c, const struct keyd_decision *de
 	return o;
 }
 
-void keyd_audit(struct keyd *d, const struct keyd_client *c, const struct keyd_decision *dec)
+int keyd_audit(struct keyd *d, const struct keyd_client *c, const struct keyd_decision *dec)
 {
 	cJSON *o;
 	char *text;
 	size_t len;
 	ssize_t w = -1;
+	int rc = 0;
 
 	if (!d->audit_path)
-		return;
+		return 0;
 	o = record(c, dec);
 	text = o ? cJSON_PrintUnformatted(o) : NULL;
 	cJSON_Delete(o);
@@ -101,7 +96,10 @@ void keyd_audit(struct keyd *d, const struct keyd_client *c, const struct keyd_d
 		pthread_mutex_unlock(&d->audit_lock);
 		text[len] = 0;
 	}
-	if (w != (ssize_t)(text ? strlen(text) + 1 : 1))
+	if (w != (ssize_t)(text ? strlen(text) + 1 : 1)) {
+		rc = w < 0 ? -errno : -EIO;
 		ctfs_err("audit record for kid=%s not written to %s", dec->kid, d->audit_path);
+	}
 	cJSON_free(text);
+	return rc;
 }

@@ -294,10 +294,23 @@ static void serve_tls(struct keyd *d, SSL *ssl, int fd, double deadline, struct 
 
 	if (rc) {
 		http_refusal(dec, rc);
+		keyd_audit(d, c, dec);
 		if (dec->status && !ctfs_release_refusal_build(dec->code, dec->reason, &answer))
 			respond(ssl, fd, deadline, dec->status, &answer);
 	} else {
 		keyd_decide(d, c, r->body, r->body_len, dec, &answer);
+		/* The record before the answer: no key leaves unrecorded. */
+		if (keyd_audit(d, c, dec) && dec->status == 200) {
+			sodium_memzero(answer.data, answer.cap);
+			answer.len = 0;
+			dec->status = 500;
+			dec->code = "audit";
+			snprintf(dec->reason, sizeof(dec->reason), "the audit record cannot be written");
+			ctfs_err("kid=%s not released to %s: its audit record cannot be written",
+				 dec->kid, c->peer);
+			if (ctfs_release_refusal_build(dec->code, dec->reason, &answer))
+				answer.len = 0;
+		}
 		respond(ssl, fd, deadline, dec->status, &answer);
 	}
 	if (answer.data)
@@ -331,7 +344,6 @@ void keyd_serve(struct keyd *d, int fd, const char *peer)
 	} else {
 		client_identity(ssl, &c);
 		serve_tls(d, ssl, fd, deadline, &c, &dec);
-		keyd_audit(d, &c, &dec);
 		SSL_shutdown(ssl);
 	}
 	SSL_free(ssl);

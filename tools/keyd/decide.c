@@ -10,6 +10,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "crypto/sha256.h"
 #include "keyd.h"
 #include "trust/binding.h"
 #include "log.h"
@@ -154,6 +155,20 @@ static void release(struct keyd *d, const struct ctfs_release_req *req,
 	dec->lifetime = d->lifetime;
 }
 
+/* What the audit names of the file: its signer kid and remote policy. */
+static void header_facts(const struct ctfs_release_hdr *rh, struct keyd_decision *dec)
+{
+	uint8_t sha[32];
+	const char *pol = rh->ci->policy_remote;
+
+	snprintf(dec->sign_kid, sizeof(dec->sign_kid), "%s", rh->ci->sign_kid ? rh->ci->sign_kid : "");
+	if (!pol)
+		return;
+	ctfs_sha256(sha, pol, strlen(pol));
+	for (int i = 0; i < 32; i++)
+		snprintf(dec->policy_hash + 2 * i, 3, "%02x", sha[i]);
+}
+
 static void decide(struct keyd *d, const struct keyd_client *c, const char *body, size_t len,
 		   struct keyd_decision *dec, struct ctfs_buf *answer)
 {
@@ -177,6 +192,8 @@ static void decide(struct keyd *d, const struct keyd_client *c, const char *body
 		snprintf(dec->header_sha256 + 2 * i, 3, "%02x", req.header_sha256[i]);
 	rc = ctfs_release_hdr_parse(req.header, req.header_len, req.file_size, &rh, err,
 				    sizeof(err));
+	if (!rc)
+		header_facts(&rh, dec);
 	if (rc) {
 		refuse(dec, rc == -ENOMEM ? 500 : 400, "bad_header", "%s", err);
 	} else if (!rh.ci->enc_kid || strcmp(rh.ci->enc_kid, req.kid)) {

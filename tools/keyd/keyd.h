@@ -73,6 +73,8 @@ struct keyd_decision {
 	char kid[CTFS_RELEASE_NAME_BUF];
 	char fleet[CTFS_RELEASE_NAME_BUF];
 	char header_sha256[65];
+	char sign_kid[CTFS_RELEASE_NAME_BUF];
+	char policy_hash[65];   /* SHA-256 hex of the remote policy decided */
 	unsigned lifetime;
 };
 
@@ -89,9 +91,12 @@ const char *keyd_revoked_machine(const struct keyd_revoked *r, const struct keyd
 const char *keyd_revoked_model(const struct keyd_revoked *r, const char *kid, const char *sha);
 /* reload the revocation list and the policy data (SIGHUP); 0 or -errno */
 int keyd_reload(struct keyd *d);
-/* audit.c: one JSON line, one write(2). */
+/* audit.c: one JSON line, one write(2), with the mount's audit fields
+ * (time, enc_kid, sign_kid, policy_hash, decision, reason) and the
+ * client's identity. 0, or -errno when the record was not written (a
+ * release is then refused: no key leaves without its record). */
 int keyd_audit_open(struct keyd *d);
-void keyd_audit(struct keyd *d, const struct keyd_client *c, const struct keyd_decision *dec);
+int keyd_audit(struct keyd *d, const struct keyd_client *c, const struct keyd_decision *dec);
 /* custody.c: the master key kid (oct, locked) for a file of algorithm alg.
  * -ENOKEY when unknown. */
 int keyd_custody_get(struct keyd *d, const char *kid, enum ctfs_alg alg, struct ctfs_jwk *out,
