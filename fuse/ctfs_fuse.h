@@ -13,6 +13,8 @@
 #include "trust/trust.h"
 #include "view/view.h"
 
+struct ctfs_passthrough;
+
 struct ctfs_mount {
 	struct ctfs_view *view;
 	struct ctfs_trust trust;	/* -o trust=, revoked=, rollback_db=, ... */
@@ -20,6 +22,7 @@ struct ctfs_mount {
 	size_t readahead;
 	const char *mountpoint;
 	atomic_bool readahead_tuned;
+	struct ctfs_passthrough *pt;	/* passthrough.c; NULL when off */
 };
 
 extern const struct fuse_operations ctfs_fuse_ops;

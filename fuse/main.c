@@ -19,6 +19,7 @@
 
 #include "config.h"
 #include "ctfs_fuse.h"
+#include "kernel_io.h"
 
 #include <fuse_lowlevel.h>
 #include "keys/keyfetch.h"
@@ -305,6 +306,7 @@ static int add_fsname(struct fuse_args *args, const char *source)
 /* The view first: it refers to the trust state. */
 static void teardown(struct ctfs_mount *mt)
 {
+	ctfs_kio_free(mt);
 	ctfs_view_free(mt->view);
 	if (mt->trust_on)
 		ctfs_trust_destroy(&mt->trust);
@@ -397,6 +399,7 @@ static int run(struct fuse_args *args, struct ctfs_mount *mt)
 	}
 	ctfs_log_init("ctfs", !co.foreground, co.debug);
 	f = fuse_new(args, &ctfs_fuse_ops, sizeof(ctfs_fuse_ops), mt);
+	ctfs_kio_before_mount();
 	if (!f || fuse_mount(f, co.mountpoint))
 		goto out;
 	mt->mountpoint = co.mountpoint;
@@ -428,6 +431,32 @@ out:
 	return rc;
 }
 
+static void free_options(struct fuse_args *args, struct options *o)
+{
+	fuse_opt_free_args(args);
+	free(o->source);
+	free(o->keyring);
+	free(o->cache_size);
+	free(o->readahead);
+	free(o->header_cache);
+	free(o->tgsp_trust);
+	free(o->fleet);
+	free(o->keyserver);
+	free(o->client_cert);
+	free(o->client_key);
+	free(o->keyserver_ca);
+	free(o->key_audit);
+	free(o->unbound_keys);
+	free(o->trust);
+	free(o->crl);
+	free(o->revoked);
+	free(o->rollback_db);
+	free(o->policy);
+	free(o->policy_data);
+	free(o->audit);
+	free(o->audit_fail);
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -441,7 +470,9 @@ int main(int argc, char *argv[])
 	if (o.help || o.version) {
 		if (o.help)
 			usage(argv[0]);
-		printf("ctfs %s, FUSE library %s\n", PACKAGE_VERSION, fuse_pkgversion());
+		printf("ctfs %s, FUSE library %s\nkernel I/O features: %s\n", PACKAGE_VERSION,
+		       fuse_pkgversion(), ctfs_kio_features());
+		free_options(&args, &o); /* a sanitizer build checks for leaks here too */
 		return 0;
 	}
 	if (!o.source) {
@@ -457,27 +488,6 @@ int main(int argc, char *argv[])
 	}
 	rc = run(&args, &mt);
 	teardown(&mt);
-	fuse_opt_free_args(&args);
-	free(o.source);
-	free(o.keyring);
-	free(o.cache_size);
-	free(o.readahead);
-	free(o.header_cache);
-	free(o.tgsp_trust);
-	free(o.fleet);
-	free(o.keyserver);
-	free(o.client_cert);
-	free(o.client_key);
-	free(o.keyserver_ca);
-	free(o.key_audit);
-	free(o.unbound_keys);
-	free(o.trust);
-	free(o.crl);
-	free(o.revoked);
-	free(o.rollback_db);
-	free(o.policy);
-	free(o.policy_data);
-	free(o.audit);
-	free(o.audit_fail);
+	free_options(&args, &o);
 	return rc;
 }

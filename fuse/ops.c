@@ -5,6 +5,7 @@
 #include <limits.h>
 
 #include "ctfs_fuse.h"
+#include "kernel_io.h"
 
 static struct ctfs_mount *mount_state(void)
 {
@@ -27,6 +28,7 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	cfg->kernel_cache = 0;
 	cfg->auto_cache = 0;
 	conn->want &= ~(unsigned int)FUSE_CAP_AUTO_INVAL_DATA;
+	ctfs_kio_init(fuse_get_context()->private_data, conn);
 	return fuse_get_context()->private_data;
 }
 
@@ -77,6 +79,7 @@ static int op_open(const char *path, struct fuse_file_info *fi)
 		return rc;
 	fi->fh = (uintptr_t)h;
 	fi->keep_cache = keep;
+	ctfs_kio_open(mount_state(), h, fi);
 	return 0;
 }
 
@@ -95,6 +98,7 @@ static int op_read(const char *path, char *buf, size_t size, off_t off,
 static int op_release(const char *path, struct fuse_file_info *fi)
 {
 	(void)path;
+	ctfs_kio_release(mount_state(), fi);
 	ctfs_handle_release((struct ctfs_handle *)(uintptr_t)fi->fh);
 	return 0;
 }

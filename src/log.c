@@ -1,4 +1,5 @@
-/* Logging to stderr or syslog, with a rate limit on identical lines (see log.h). */
+/* Logging to stderr or syslog, with repeated similar lines rate-limited
+ * (see log.h). */
 #include "log.h"
 
 #include <pthread.h>
@@ -8,15 +9,16 @@
 #include <string.h>
 #include <time.h>
 
-/* One slot per distinct line, numbers aside (a failed read at another
- * offset is the same line); when all are taken, a new line takes over one
- * chosen by hash, which first reports its count. Lines that differ in words
- * (another file, another key, another check) are never held back. */
+/* One slot per kind of line: the text with every run of digits read as one
+ * '#' (so "chunk 7 of x failed" and "chunk 8 of x failed" are one kind, and
+ * lines naming different files are not); when all slots are taken, a new
+ * kind takes over the one whose window started first, which first reports
+ * its count. */
 #define LOG_SLOTS 64
 #define LOG_LINE 1024
 
 struct log_slot {
-	uint64_t key;      /* hash of the line; 0: free */
+	uint64_t kind;     /* hash of the line, digits folded; 0: free */
 	int prio;
 	uint64_t start_ms; /* start of the current window */
 	unsigned count;    /* lines of this window, logged or not */
@@ -66,11 +68,12 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* Writes one finished line; called with log_lock held. */
-static void emit(int prio, const char *line)
+/* Writes one finished line, outside log_lock: syslog may block on a busy
+ * log daemon, and must not stall every other thread that logs. */
+static void emit(void (*sink)(int, const char *), int prio, const char *line)
 {
-	if (log_sink)
-		log_sink(prio, line);
+	if (sink)
+		sink(prio, line);
 	else if (log_syslog)
 		syslog(prio, "%s", line);
 	else
@@ -78,59 +81,60 @@ static void emit(int prio, const char *line)
 		fprintf(stderr, "%s: %s\n", log_ident, line);
 }
 
-static void report_suppressed(struct log_slot *s)
+/* The count line of slot s into report (emptied when none), with its prio. */
+static void report_suppressed(struct log_slot *s, char *report, size_t cap, int *prio)
 {
-	char line[LOG_LINE];
-
+	report[0] = 0;
 	if (!s->suppressed)
 		return;
-	snprintf(line, sizeof(line), "suppressed %u similar messages (last: %s)",
-		 s->suppressed, s->last);
-	emit(s->prio, line);
+	snprintf(report, cap, "suppressed %u similar messages (last: %s)", s->suppressed, s->last);
+	*prio = s->prio;
 	s->suppressed = 0;
 }
 
-/* FNV-1a of the line with each run of digits read as one '#'; never 0
- * (0 marks a free slot). */
-static uint64_t line_key(const char *line)
+/* FNV-1a of the line, each run of digits hashed as one '#'; never 0. */
+static uint64_t kind_of(const char *line)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
+	uint64_t h = 14695981039346656037ull;
 
-	for (; *line; line++) {
-		unsigned char c = (unsigned char)*line;
+	for (const char *p = line; *p; p++) {
+		unsigned char c = (unsigned char)*p;
 
 		if (c >= '0' && c <= '9') {
-			while (line[1] >= '0' && line[1] <= '9')
-				line++;
+			while (p[1] >= '0' && p[1] <= '9')
+				p++;
 			c = '#';
 		}
-		h = (h ^ c) * 0x100000001b3ull;
+		h = (h ^ c) * 1099511628211ull;
 	}
 	return h ? h : 1;
 }
 
-static struct log_slot *slot_of(uint64_t key)
+static struct log_slot *slot_of(uint64_t kind)
 {
-	struct log_slot *free_slot = NULL;
+	struct log_slot *oldest = &log_slots[0];
 
 	for (size_t i = 0; i < LOG_SLOTS; i++) {
-		if (log_slots[i].key == key)
+		if (log_slots[i].kind == kind || !log_slots[i].kind)
 			return &log_slots[i];
-		if (!log_slots[i].key && !free_slot)
-			free_slot = &log_slots[i];
+		if (log_slots[i].start_ms < oldest->start_ms)
+			oldest = &log_slots[i];
 	}
-	return free_slot ? free_slot : &log_slots[key % LOG_SLOTS];
+	return oldest;
 }
 
-/* Whether this line may be written now; counts it otherwise. */
-static bool admit(int prio, const char *line)
+/* Whether this line may be written now (after report, when not empty);
+ * counts it otherwise. */
+static bool admit(int prio, const char *line, char *report, size_t cap, int *rprio)
 {
-	uint64_t key = line_key(line), t = now_ms();
-	struct log_slot *s = slot_of(key);
+	uint64_t kind = kind_of(line);
+	struct log_slot *s = slot_of(kind);
+	uint64_t t = now_ms();
 
-	if (s->key != key || t - s->start_ms >= CTFS_LOG_WINDOW_MS) {
-		report_suppressed(s);
-		s->key = key;
+	report[0] = 0;
+	if (s->kind != kind || t - s->start_ms >= CTFS_LOG_WINDOW_MS) {
+		report_suppressed(s, report, cap, rprio);
+		s->kind = kind;
 		s->prio = prio;
 		s->start_ms = t;
 		s->count = 0;
@@ -149,7 +153,10 @@ static bool admit(int prio, const char *line)
 
 void ctfs_log(int prio, const char *fmt, ...)
 {
-	char line[LOG_LINE];
+	char line[LOG_LINE], report[LOG_LINE];
+	void (*sink)(int, const char *);
+	int rprio = prio;
+	bool ok;
 	va_list ap;
 
 	if (prio == LOG_DEBUG && !log_debug)
@@ -158,15 +165,27 @@ void ctfs_log(int prio, const char *fmt, ...)
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	pthread_mutex_lock(&log_lock);
-	if (admit(prio, line))
-		emit(prio, line);
+	ok = admit(prio, line, report, sizeof(report), &rprio);
+	sink = log_sink;
 	pthread_mutex_unlock(&log_lock);
+	if (report[0])
+		emit(sink, rprio, report);
+	if (ok)
+		emit(sink, prio, line);
 }
 
 void ctfs_log_flush(void)
 {
-	pthread_mutex_lock(&log_lock);
-	for (size_t i = 0; i < LOG_SLOTS; i++)
-		report_suppressed(&log_slots[i]);
-	pthread_mutex_unlock(&log_lock);
+	for (size_t i = 0; i < LOG_SLOTS; i++) {
+		char report[LOG_LINE];
+		void (*sink)(int, const char *);
+		int prio = LOG_INFO;
+
+		pthread_mutex_lock(&log_lock);
+		report_suppressed(&log_slots[i], report, sizeof(report), &prio);
+		sink = log_sink;
+		pthread_mutex_unlock(&log_lock);
+		if (report[0])
+			emit(sink, prio, report);
+	}
 }

@@ -8,10 +8,11 @@
 #include <stdint.h>
 #include <syslog.h>
 
-/* Rate limit: lines identical but for their numbers log at most
- * CTFS_LOG_BURST times per CTFS_LOG_WINDOW_MS; the rest are counted, and the
- * next such line after the window logs "suppressed K similar messages"
- * first. Lines naming another file, key or check are not held back. */
+/* Rate limit: similar lines (equal but for their numbers: offsets, chunk
+ * indices) are logged at most CTFS_LOG_BURST times per CTFS_LOG_WINDOW_MS;
+ * the rest are counted, and the next such line after the window logs
+ * "suppressed K similar messages" first. Lines that differ otherwise (other
+ * files, other checks) are never suppressed by one another. */
 #define CTFS_LOG_BURST 10
 #define CTFS_LOG_WINDOW_MS 10000u
 

@@ -16,6 +16,10 @@ if ! command -v keyctl >/dev/null; then
 	[ -n "$CI" ] && { echo "Bail out! keyctl is not installed"; exit 1; }
 	echo "1..0 # SKIP keyctl is not installed"; exit 0
 fi
+# the interop tests' environment (contrib/interop-venv.sh), when one was made
+if [ -z "${CTFS_INTEROP_PY:-}" ] && [ -x "$srcdir/build/venv/bin/python" ]; then
+	CTFS_INTEROP_PY=$srcdir/build/venv/bin/python; export CTFS_INTEROP_PY
+fi
 export CTFS_TAP=1 PYTHONDONTWRITEBYTECODE=1
 exec keyctl session - $PY -m pytest -q -p no:cacheprovider -rfs \
 	${CTFS_PYTEST_ARGS:-} "$srcdir/tests" 2>&1

@@ -17,7 +17,7 @@ BENCH = os.path.join(REPO, "tools", "bench", "ctfs-bench")
 FIGURES = [
     "read_native", "read_ctfs_cold", "read_ctfs_warm",
     "read_gocryptfs_cold", "read_gocryptfs_warm",
-    "read_passthrough_cold", "read_passthrough_warm",
+    "read_passthrough_cold", "read_passthrough_warm", "load_numpy_passthrough",
     "load_numpy_plain", "load_numpy_ctfs_cold", "load_numpy_ctfs_warm",
     "load_torch_plain", "load_torch_ctfs_cold", "load_torch_ctfs_warm",
     "load_numpy_plain_disk", "load_numpy_ctfs_disk",
@@ -29,7 +29,7 @@ FIGURES = [
 ]
 GOCRYPTFS = {"read_gocryptfs_cold", "read_gocryptfs_warm", "rss_gocryptfs_peak"}
 TORCH = {"load_torch_plain", "load_torch_ctfs_cold", "load_torch_ctfs_warm"}
-TARGETS = 11
+TARGETS = 13
 
 
 def have_torch():

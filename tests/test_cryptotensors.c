@@ -42,7 +42,9 @@ static int parse_with(const char *keys, const char *enc, const char *policy, con
 #define IV "AAAAAAAAAAAAAAAA"
 #define TAG "AAAAAAAAAAAAAAAAAAAAAA=="
 #define WRAP "\\\"wrapped_key\\\":\\\"" K32 "\\\",\\\"key_iv\\\":\\\"" IV "\\\",\\\"key_tag\\\":\\\"" TAG "\\\""
-#define POLICY "{\\\"local\\\":\\\"package model\\\\nallow = true\\\"}"
+#define POLICY "{\\\"local\\\":\\\"package model\\\\nallow = true\\\",\\\"remote\\\":\\\"package model\\\\nallow = true\\\"}"
+#define POLICY_NO_REMOTE "{\\\"local\\\":\\\"package model\\\\nallow = true\\\"}"
+#define POLICY_NULL_LOCAL "{\\\"local\\\":null,\\\"remote\\\":\\\"package model\\\\nallow = true\\\"}"
 #define SIG "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=="
 /* two tags for 100000 bytes in 65536-byte chunks */
 #define TAGS2 "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
@@ -67,6 +69,8 @@ static void malformed(void)
 		{ "keys not JSON", "[1,2]", V2ENC(IV, TAGS2), POLICY, SIG },
 		{ "short signature", KEYS("2", ",\\\"chunk_size\\\":65536"), V2ENC(IV, TAGS2), POLICY, "AAAA" },
 		{ "policy not object", KEYS("2", ",\\\"chunk_size\\\":65536"), V2ENC(IV, TAGS2), "\\\"x\\\"", SIG },
+		{ "policy without remote", KEYS("2", ",\\\"chunk_size\\\":65536"), V2ENC(IV, TAGS2), POLICY_NO_REMOTE, SIG },
+		{ "policy with null local", KEYS("2", ",\\\"chunk_size\\\":65536"), V2ENC(IV, TAGS2), POLICY_NULL_LOCAL, SIG },
 		{ "v1 without tag", KEYS("1", ""), "{\\\"t\\\":{" WRAP ",\\\"iv\\\":\\\"" IV "\\\"}}", POLICY, SIG },
 	};
 	char err[256];

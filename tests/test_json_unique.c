@@ -84,7 +84,7 @@ static int parse_with(const char *keys, const char *enc, const char *policy, cha
 #define ENC(extra) "{" Q "t" Q ":{" ENTRY extra "}}"
 #define ALLOW "package model\\\\nallow = true"
 #define DENY "package model\\\\nallow = false"
-#define POLICY(extra) "{" Q "local" Q ":" Q DENY Q extra "}"
+#define POLICY(extra) "{" Q "local" Q ":" Q DENY Q "," Q "remote" Q ":" Q ALLOW Q extra "}"
 
 static void headers(void)
 {

@@ -297,3 +297,76 @@ def test_sign_with_new_signer_and_chain(env, keyring, mount, tool):
     assert "certificate chain validated" in out and "model s version 7" in out
     assert "match their signed digests" in out
     env.reference_reads(f, "leaf")
+
+
+def test_tgsp_rollback(tmp_path, tool, keyring, mount):
+    """TGSP packages get the same check from their manifest's model_name and
+    model_version."""
+    keys = tmp_path / "tk"
+    tool("tgsp", "keygen", "--type", "signing", "--out", keys)
+    tool("tgsp", "keygen", "--type", "encryption", "--out", keys)
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "w.bin").write_bytes(b"w" * 5000)
+    src = tmp_path / "src"
+    src.mkdir()
+    for name, ver in [("new", "2.0.0"), ("old", "1.5.0"), ("odd", "2.0.0-rc1")]:
+        tool("tgsp", "build", model, "--out", src / (name + ".tgsp"), "--signing-key",
+             keys / "signing.priv", "--signing-pub", keys / "signing.pub", "--recipient",
+             "rid=" + str(keys / "encryption.pub"), "--model-name", "m",
+             "--model-version", ver)
+    with open(keys / "encryption.priv", "rb") as f:
+        subprocess.run(["keyctl", "padd", "user", "ctfs:tgsp:rid", keyring], stdin=f,
+                       check=True, capture_output=True)
+    db = tmp_path / "rollback.db"
+    m = mount(src, keyring, opts=["tgsp_trust=" + str(keys / "signing.pub"),
+                                  "rollback_db=" + str(db)])
+    assert read(m.file("new/w.bin")) == b"w" * 5000
+    expect_errno(errno.EACCES, read, m.file("old/w.bin"))
+    assert "version 1.5.0 is older" in m.log()
+    assert read(m.file("odd/w.bin")) == b"w" * 5000          # not orderable: not checked
+    assert "cannot be ordered" in m.log()
+    assert "\tm\n" in tool("rollback", "list", "--db", db).stdout.decode()
+
+
+def test_binding_by_certificate_subject(env, keyring, mount, tool):
+    """A master key bound to a certificate subject keeps accepting the signer
+    after its key is renewed; other subjects of the same CA are refused."""
+    env.encrypt("old.safetensors", "leaf")
+    env.encrypt("renewed.safetensors", "renewed")
+    env.encrypt("other.safetensors", "revoked")     # same CA, subject "vendor-a leaked signer"
+    inp = json.dumps({"keys": [env.master]}).encode()
+    out = tool("key", "add", "--keyring", keyring, "--signer-subject", "/CN=vendor-a signer",
+               "-", input=inp).stdout.decode()
+    assert "subject /CN=vendor-a signer" in out
+    m = mount(env.src, keyring, opts=["trust=" + str(env.pki / "anchors")])
+    env.check_view(m.file("old.safetensors"))
+    env.check_view(m.file("renewed.safetensors"))
+    expect_errno(errno.EKEYREJECTED, read, m.file("other.safetensors"))
+    assert "vendor-a leaked signer" in m.log()
+    # without trust= there is no validated subject: the binding does not apply
+    m2 = mount(env.src, keyring)
+    expect_errno(errno.ENOKEY, read, m2.file("old.safetensors"))
+
+
+def test_chain_in_the_keyring_signing_key(env, keyring, mount, tool):
+    """x5c in the signing JWK (RFC 7517): with trust= the keyring key is used
+    only when its own chain validates, and only for its own key."""
+    env.tool("encrypt", env.plain, env.src / "k.safetensors", "--keys", env.leaf_set("leaf"),
+             "--tensors", "enc")
+    okp = [k for k in json.loads(env.leaf_set("leaf").read_text())["keys"]
+           if k["kty"] == "okp"][0]
+    okp = {k: v for k, v in okp.items() if k != "d"}
+    okp["x5c"] = json.loads((env.pki / "leaf.x5c").read_text())
+    tool("key", "add", "--keyring", keyring, "-",
+         input=json.dumps({"keys": [env.master, okp]}).encode())
+    m = mount(env.src, keyring, opts=["trust=" + str(env.pki / "anchors")])
+    env.check_view(m.file("k.safetensors"))
+    m2 = mount(env.src, keyring, opts=["trust=" + str(env.pki / "anchors-other")])
+    expect_errno(errno.EKEYREJECTED, read, m2.file("k.safetensors"))
+    # a chain that is not the key's own
+    okp["x5c"] = json.loads((env.pki / "renewed.x5c").read_text())
+    tool("key", "add", "--keyring", keyring, "-", input=json.dumps(okp).encode())
+    m3 = mount(env.src, keyring, opts=["trust=" + str(env.pki / "anchors")])
+    expect_errno(errno.EKEYREJECTED, read, m3.file("k.safetensors"))
+    assert "not its certificate's key" in m3.log()

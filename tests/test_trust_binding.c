@@ -74,6 +74,15 @@ static void test_member(void)
 	tap_ok(parse_one(OCT ",\"ctfs_signers\":[1]}", &k, &n) == -EINVAL, "not a string");
 	tap_ok(parse_one(OCT ",\"ctfs_signers\":[],\"ctfs_signers\":[]}", &k, &n) == -EINVAL,
 	       "repeated member");
+	tap_ok(!parse_one(OCT ",\"ctfs_signer_subjects\":[\"/CN=a\"]}", &k, &n) &&
+	       k->has_signers && k->n_subjects == 1 && ctfs_jwk_subject_allowed(k, "/CN=a") &&
+	       !ctfs_jwk_to_json(k, false, &out) &&
+	       strstr((char *)out.data, "\"ctfs_signer_subjects\":[\"/CN=a\"]"),
+	       "ctfs_signer_subjects parsed and written back");
+	ctfs_buf_free(&out);
+	ctfs_jwk_free_set(k, n);
+	tap_ok(parse_one(OCT ",\"ctfs_signer_subjects\":[\"\"]}", &k, &n) == -EINVAL,
+	       "empty subject refused");
 }
 
 static void test_too_many(void)
@@ -110,17 +119,23 @@ static void test_rule(void)
 	ctfs_thumbprint_ed25519(set[1].pub, tp_a);
 	memset(tp_b, 0xbb, 32);
 
-	tap_ok(ctfs_binding_check(&set[0], tp_a, CTFS_UNBOUND_REFUSE, &warned, err, sizeof(err)) ==
+	tap_ok(ctfs_binding_check(&set[0], tp_a, NULL, CTFS_UNBOUND_REFUSE, &warned, err, sizeof(err)) ==
 	       -EKEYREJECTED && !warned && strstr(err, "names no allowed signer"),
 	       "unbound key refused by default");
-	tap_ok(!ctfs_binding_check(&set[0], tp_a, CTFS_UNBOUND_WARN, &warned, err, sizeof(err)) &&
+	tap_ok(!ctfs_binding_check(&set[0], tp_a, NULL, CTFS_UNBOUND_WARN, &warned, err, sizeof(err)) &&
 	       warned, "unbound key accepted with a warning under WARN");
 	tap_ok(!ctfs_binding_from_set(&set[0], set, 3) && set[0].n_signers == 1,
 	       "a set binds its master key to its signing keys");
-	tap_ok(!ctfs_binding_check(&set[0], tp_a, CTFS_UNBOUND_REFUSE, &warned, err, sizeof(err)),
+	tap_ok(!ctfs_binding_check(&set[0], tp_a, NULL, CTFS_UNBOUND_REFUSE, &warned, err, sizeof(err)),
 	       "bound signer accepted");
-	tap_ok(ctfs_binding_check(&set[0], tp_b, CTFS_UNBOUND_WARN, &warned, err, sizeof(err)) ==
+	tap_ok(ctfs_binding_check(&set[0], tp_b, NULL, CTFS_UNBOUND_WARN, &warned, err, sizeof(err)) ==
 	       -EKEYREJECTED && strstr(err, "not allowed"), "other signer refused, even under WARN");
+	tap_ok(!ctfs_jwk_allow_subject(&set[0], "/CN=vendor-a signer") &&
+	       !ctfs_binding_check(&set[0], tp_b, "/CN=vendor-a signer", CTFS_UNBOUND_REFUSE,
+				   &warned, err, sizeof(err)), "allowed certificate subject accepted");
+	tap_ok(ctfs_binding_check(&set[0], tp_b, "/CN=vendor-b", CTFS_UNBOUND_REFUSE, &warned, err,
+				  sizeof(err)) == -EKEYREJECTED && strstr(err, "vendor-b"),
+	       "other subject refused, named");
 	ctfs_jwk_clear(&set[0]);
 }
 

@@ -14,7 +14,7 @@
 
 #include <cjson/cJSON.h>
 
-static char dir[] = "/tmp/ctfs-chain-XXXXXX";
+static char dir[64] = "/tmp/ctfs-chain-XXXXXX";
 
 static char *path_of(const char *name)
 {

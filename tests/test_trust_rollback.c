@@ -165,6 +165,28 @@ static void test_crash(unsigned seed)
 	       "(40 rounds, final %llu)", (unsigned long long)floor);
 }
 
+static void test_versions(void)
+{
+	static const struct { const char *text; uint64_t want; } good[] = {
+		{ "0", 0 }, { "7", 7 }, { "1.0.0", 1ull << 40 }, { "1.2", 1ull << 40 | 2ull << 20 },
+		{ "2.10.3", 2ull << 40 | 10ull << 20 | 3 },
+	};
+	static const char *bad[] = { "", "v1", "1.0.0-rc1", "1..0", "1.0.0.0", "01.0", "1.",
+				     "1048576.0.0.0", "1.1048576", "-1", " 1" };
+	uint64_t v, a, b;
+	int ok = 1;
+
+	for (size_t i = 0; i < CTFS_ARRAY_LEN(good); i++)
+		ok &= !ctfs_rollback_version_parse(good[i].text, &v) && v == good[i].want;
+	tap_ok(ok, "integers and dotted versions are ordered");
+	ok = 1;
+	for (size_t i = 0; i < CTFS_ARRAY_LEN(bad); i++)
+		ok &= ctfs_rollback_version_parse(bad[i], &v) == -EINVAL;
+	tap_ok(ok, "versions that cannot be ordered are refused");
+	tap_ok(!ctfs_rollback_version_parse("1.9.9", &a) && !ctfs_rollback_version_parse("1.10.0", &b)
+	       && a < b, "1.9.9 < 1.10.0");
+}
+
 int main(void)
 {
 	const char *s = getenv("CTFS_SEED");
@@ -175,6 +197,7 @@ int main(void)
 		return 1;
 	snprintf(path, sizeof(path), "%s/rollback.db", dir);
 	test_order();
+	test_versions();
 	test_list_forget();
 	test_damaged();
 	test_crash(seed);

@@ -82,10 +82,11 @@ selfsigned other "ctfs other root"
 issue root int "ctfs test intermediate" v3_ca
 conf int
 issue int leaf "vendor-a signer" v3_signer
+issue int renewed "vendor-a signer" v3_signer
 issue int expired "vendor-a old signer" v3_signer -startdate 20200101000000Z -enddate 20200201000000Z
 issue int revoked "vendor-a leaked signer" v3_signer
 issue int tls "a web server" v3_tls
-for l in leaf expired revoked tls; do x5c $l; done
+for l in leaf renewed expired revoked tls; do x5c $l; done
 openssl ca -batch -config int.cnf -revoke revoked.pem 2>/dev/null
 openssl ca -batch -config int.cnf -gencrl -out int.crl 2>/dev/null
 openssl ca -batch -config root.cnf -gencrl -out root.crl 2>/dev/null

@@ -50,6 +50,10 @@ static void help(FILE *out)
 	      "      --with-private  add: also store the d of okp keys\n"
 	      "      --signer KEYS   add: also allow the signing keys of the JWK (set) KEYS\n"
 	      "                      to sign files of the master keys added (repeatable)\n"
+	      "      --signer-subject SUBJECT  add: also allow signers whose certificate\n"
+	      "                      (validated to a -o trust= CA) has this subject, in\n"
+	      "                      OpenSSL's one-line form, e.g. \"/CN=vendor-a signer\"\n"
+	      "                      (member ctfs_signer_subjects; repeatable)\n"
 	      "  -h, --help          this text\n", out);
 }
 
@@ -60,16 +64,19 @@ struct key_opts {
 	bool with_private;
 	const char *signers[MAX_SIGNER_FILES];
 	size_t n_signers;
+	const char *subjects[MAX_SIGNER_FILES];
+	size_t n_subjects;
 };
 
 /* Options of every key subcommand; returns the index of the first operand. */
 static int parse(int argc, char **argv, const char *cmd, struct key_opts *o, bool add)
 {
-	enum { OPT_WITH_PRIVATE = 256, OPT_SIGNER };	/* -p is --policy elsewhere */
+	enum { OPT_WITH_PRIVATE = 256, OPT_SIGNER, OPT_SUBJECT };	/* -p is --policy elsewhere */
 	static const struct option longopts[] = {
 		{ "keyring", required_argument, NULL, 'k' },
 		{ "with-private", no_argument, NULL, OPT_WITH_PRIVATE },
 		{ "signer", required_argument, NULL, OPT_SIGNER },
+		{ "signer-subject", required_argument, NULL, OPT_SUBJECT },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -86,6 +93,14 @@ static int parse(int argc, char **argv, const char *cmd, struct key_opts *o, boo
 			if (!add)
 				return -tool_usage(cmd, "--with-private only applies to 'key add'");
 			o->with_private = true;
+			break;
+		case OPT_SUBJECT:
+			if (!add)
+				return -tool_usage(cmd, "--signer-subject only applies to 'key add'");
+			if (o->n_subjects == MAX_SIGNER_FILES)
+				return -tool_usage(cmd, "at most %d --signer-subject options",
+						   MAX_SIGNER_FILES);
+			o->subjects[o->n_subjects++] = optarg;
 			break;
 		case OPT_SIGNER:
 			if (!add)
@@ -157,8 +172,14 @@ static int bind_signers(struct ctfs_jwk *keys, size_t n, const struct key_opts *
 			rc = -EINVAL;
 		}
 	}
+	for (size_t f = 0; !rc && f < o->n_subjects; f++)
+		for (size_t i = 0; !rc && i < n; i++)
+			if (keys[i].kty == CTFS_KTY_OCT)
+				rc = ctfs_jwk_allow_subject(&keys[i], o->subjects[f]);
 	if (rc == -E2BIG)
 		tool_err("more than %d signers for one master key", CTFS_JWK_MAX_SIGNERS);
+	else if (rc == -EINVAL)
+		tool_err("a --signer-subject is empty or longer than %d bytes", CTFS_JWK_SUBJECT_MAX);
 	return rc;
 }
 
@@ -169,7 +190,7 @@ static void print_added(const struct ctfs_jwk *k, bool priv, key_serial_t id)
 	printf("added ctfs:%s (%s%s%s, %s) as key %d\n", kid, kty_name(k->kty),
 	       k->alg ? " " : "", k->alg ? k->alg : "",
 	       priv && k->secret ? "with secret" : "public only", (int)id);
-	if (k->kty == CTFS_KTY_OCT && !k->n_signers)
+	if (k->kty == CTFS_KTY_OCT && !k->n_signers && !k->n_subjects)
 		fprintf(stderr, "ctfs-tool: warning: master key ctfs:%s allows no signer: ctfs "
 			"will refuse every file it protects; add it with its signing key or "
 			"--signer\n", kid);
@@ -179,6 +200,8 @@ static void print_added(const struct ctfs_jwk *k, bool priv, key_serial_t id)
 		ctfs_thumbprint_text(k->signers[s], tp);
 		printf("  allows signer %s\n", tp);
 	}
+	for (size_t s = 0; k->kty == CTFS_KTY_OCT && s < k->n_subjects; s++)
+		printf("  allows signer certificates of subject %s\n", k->subjects[s]);
 }
 
 static int key_add(int argc, char **argv)
@@ -240,6 +263,8 @@ static int print_key(void *arg, const char *kid, const struct ctfs_jwk *k)
 			ctfs_thumbprint_text(k->signers[s], tp);
 			printf("%s%s", s ? "," : "", tp);
 		}
+		for (size_t s = 0; s < k->n_subjects; s++)
+			printf("%s%s", s || k->n_signers ? "," : "", k->subjects[s]);
 	}
 	putchar('\n');
 	return 0;

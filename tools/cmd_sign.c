@@ -26,9 +26,9 @@ static void help(FILE *out)
 	      "the new one: ctfs-tool key add --signer NEW.\n"
 	      "\n"
 	      "Options:\n"
-	      "  -K, --keys NEW          JWK set with the new signing key (required)\n"
+	      "      --keys NEW          JWK set with the new signing key (required)\n"
 	      "      --sign-kid KID      the new signing key, when NEW has several\n"
-	      "  -O, --old-keys OLD      JWK set with the current verification key\n"
+	      "      --old-keys OLD      JWK set with the current verification key\n"
 	      "  -k, --keyring K         take it from the kernel keyring instead (@u default)\n"
 	      "      --trust CA          CA certificates validating the files' own chains\n"
 	      TOOL_TRUST_META_HELP
@@ -37,7 +37,7 @@ static void help(FILE *out)
 	      "  -h, --help              this text\n", out);
 }
 
-enum { OPT_SIGN_KID = 256, OPT_TRUST };
+enum { OPT_SIGN_KID = 256, OPT_TRUST, OPT_NEW, OPT_OLD };
 
 struct sign_opts {
 	struct tool_opts opt;        /* opt.keys: the current keys */
@@ -53,10 +53,9 @@ struct sign_opts {
 static int parse(int argc, char **argv, struct sign_opts *o)
 {
 	static const struct option longopts[] = {
-		/* as --help says: -K is a JWK set (--keys) in every command */
-		{ "keys", required_argument, NULL, 'K' },
+		{ "keys", required_argument, NULL, OPT_NEW },
 		{ "sign-kid", required_argument, NULL, OPT_SIGN_KID },
-		{ "old-keys", required_argument, NULL, 'O' },
+		{ "old-keys", required_argument, NULL, OPT_OLD },
 		{ "keyring", required_argument, NULL, 'k' },
 		{ "trust", required_argument, NULL, OPT_TRUST },
 		{ "exclude", required_argument, NULL, 'x' },
@@ -69,11 +68,12 @@ static int parse(int argc, char **argv, struct sign_opts *o)
 
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "K:O:k:x:qh", longopts, NULL)) != -1) {
-		if (c == 'K') {
+	/* --keys is the new key here: no -K, which means the current keys elsewhere */
+	while ((c = getopt_long(argc, argv, "k:x:qh", longopts, NULL)) != -1) {
+		if (c == OPT_NEW) {
 			o->new_keys = optarg;
-		} else if (c == 'O') {
-			o->opt.keys.file = optarg;	/* the current keys */
+		} else if (c == OPT_OLD) {
+			o->opt.keys.file = optarg;
 		} else if (c == OPT_SIGN_KID) {
 			o->sign_kid = optarg;
 		} else if (c == OPT_TRUST) {

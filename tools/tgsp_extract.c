@@ -15,37 +15,36 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "sys/beneath.h"
 #include "tgsp_cmds.h"
 #include "tool.h"
 #include "util.h"
 
 #define COPY_CHUNK (1u << 20)
 
-/* The directory that holds path (relative to root), and its last component. */
+/* The directory that holds path (relative to root), opened beneath root
+ * without following any link (sys/beneath.h), and its last component.
+ * -1 with errno on failure. */
 static int open_parent(int root, const char *path, const char **leaf)
 {
-	const char *p = path, *slash;
-	int cur = fcntl(root, F_DUPFD_CLOEXEC, 0);
+	const char *slash = strrchr(path, '/');
+	char dir[CTFS_TAR_MAX_PATH + 1];
+	size_t n = slash ? (size_t)(slash - path) : 0;
+	int fd, rc;
 
-	while (cur >= 0 && (slash = strchr(p, '/'))) {
-		char comp[256];
-		size_t n = (size_t)(slash - p);
-		int next;
-
-		if (n >= sizeof(comp)) {
-			close(cur);
-			errno = ENAMETOOLONG;
-			return -1;
-		}
-		memcpy(comp, p, n);
-		comp[n] = 0;
-		next = openat(cur, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		close(cur);
-		cur = next;
-		p = slash + 1;
+	if (n >= sizeof(dir)) {
+		errno = ENAMETOOLONG;
+		return -1;
 	}
-	*leaf = p;
-	return cur;
+	memcpy(dir, path, n);
+	dir[n] = 0;
+	rc = ctfs_beneath_open(root, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, &fd);
+	if (rc) {
+		errno = -rc;
+		return -1;
+	}
+	*leaf = slash ? slash + 1 : path;
+	return fd;
 }
 
 static int copy_out(struct ctfs_tgsp *p, const struct ctfs_tar_entry *e, int fd, uint8_t *buf)
@@ -136,7 +135,11 @@ static const char *link_at(struct walk *w, bool *owned)
 	if (dir < 0)
 		return NULL;	/* a parent is not a directory: the kernel stops there too */
 	buf = malloc(CTFS_TAR_MAX_PATH + 1);
-	n = buf ? readlinkat(dir, leaf, buf, CTFS_TAR_MAX_PATH + 1) : -1;
+	if (!buf) {
+		close(dir);
+		return "/";	/* cannot tell: fail closed, as if it led outside */
+	}
+	n = readlinkat(dir, leaf, buf, CTFS_TAR_MAX_PATH + 1);
 	close(dir);
 	if (n < 0 || n > CTFS_TAR_MAX_PATH) {
 		free(buf);

@@ -181,11 +181,12 @@ static int parse_policy(struct ctfs_ct_info *ci, const struct ctfs_st_header *h,
 		ctfs_seterr(err, errlen, "__policy__: local/remote must be strings");
 		return rc;
 	}
-	/* An absent entry means the default policy, as upstream reads it. */
-	if (!ci->policy_local && !(ci->policy_local = strdup(CTFS_DEFAULT_POLICY)))
-		return -ENOMEM;
-	if (!ci->policy_remote && !(ci->policy_remote = strdup(CTFS_DEFAULT_POLICY)))
-		return -ENOMEM;
+	/* Upstream refuses a file whose __policy__ lacks either entry (or has
+	 * null): no default is assumed when reading (doc/INTEROP.md C2). */
+	if (!ci->policy_local || !ci->policy_remote) {
+		ctfs_seterr(err, errlen, "__policy__: both local and remote policies are required");
+		return -EINVAL;
+	}
 	return 0;
 }
 

@@ -55,11 +55,20 @@ int ctfs_model_signer_key(struct ctfs_model *m, const struct ctfs_keyprov *kp,
 	rc = kp->get(kp, CTFS_KTY_OKP, m->ci->sign_kid, &key, kerr, sizeof(kerr));
 	if (!rc && !key.has_pub)
 		rc = -ENOKEY;
-	if (rc)
+	if (rc) {
 		ctfs_seterr(err, errlen, "verification key kid=%s: %s", kid_or(m->ci->sign_kid),
 			    *kerr ? kerr : "no public key");
-	else
+	} else if (key.n_x5c && kp->trust && kp->trust->anchors) {
+		/* a signing key with its own chain: the chain must hold, for it */
+		rc = chain_key(m, kp->trust->anchors, key.x5c, key.n_x5c, pub, err, errlen);
+		if (!rc && memcmp(pub, key.pub, 32)) {
+			ctfs_seterr(err, errlen, "signing key kid=%s is not its certificate's key",
+				    kid_or(m->ci->sign_kid));
+			rc = -EKEYREJECTED;
+		}
+	} else {
 		memcpy(pub, key.pub, 32);
+	}
 	ctfs_jwk_clear(&key);
 	return rc;
 }

@@ -13,6 +13,7 @@
 #include "crypto/sha256.h"
 #include "log.h"
 #include "ct/model_trust.h"
+#include "trust/chain.h"
 #include "trust/thumbprint.h"
 
 #define DEK_MAX 32
@@ -76,7 +77,8 @@ static int check_binding(const struct ctfs_model *m, const struct ctfs_keyprov *
 			    kid_or(m->ci->enc_kid));
 		return -EKEYREJECTED;
 	}
-	rc = ctfs_binding_check(key, m->signer_tp, kp->unbound, &warned, err, errlen);
+	rc = ctfs_binding_check(key, m->signer_tp, m->chain ? m->chain->subject[0] : NULL,
+				kp->unbound, &warned, err, errlen);
 	if (warned && !quiet) {
 		char tp[CTFS_THUMBPRINT_TEXT];
 

@@ -98,6 +98,77 @@ bool ctfs_jwk_signer_allowed(const struct ctfs_jwk *k, const uint8_t tp[32])
 	return false;
 }
 
+int ctfs_jwk_allow_subject(struct ctfs_jwk *k, const char *subject)
+{
+	char **grown;
+
+	if (!*subject || strlen(subject) > CTFS_JWK_SUBJECT_MAX)
+		return -EINVAL;
+	k->has_signers = true;
+	if (ctfs_jwk_subject_allowed(k, subject))
+		return 0;
+	if (k->n_subjects >= CTFS_JWK_MAX_SIGNERS)
+		return -E2BIG;
+	grown = realloc(k->subjects, (k->n_subjects + 1) * sizeof(*grown));
+	if (!grown)
+		return -ENOMEM;
+	k->subjects = grown;
+	k->subjects[k->n_subjects] = strdup(subject);
+	if (!k->subjects[k->n_subjects])
+		return -ENOMEM;
+	k->n_subjects++;
+	return 0;
+}
+
+bool ctfs_jwk_subject_allowed(const struct ctfs_jwk *k, const char *subject)
+{
+	for (size_t i = 0; subject && i < k->n_subjects; i++)
+		if (!strcmp(k->subjects[i], subject))
+			return true;
+	return false;
+}
+
+/* The array member `name` of o (present once at most), or NULL. */
+static int array_member(const cJSON *o, const char *name, const cJSON **arr, size_t idx,
+			char *err, size_t errlen)
+{
+	const cJSON *it;
+
+	*arr = NULL;
+	cJSON_ArrayForEach(it, o) {
+		if (!it->string || strcmp(it->string, name))
+			continue;
+		if (*arr || !cJSON_IsArray(it)) {
+			ctfs_seterr(err, errlen, "key %zu: member \"%s\" is %s", idx, name,
+				    *arr ? "repeated" : "not an array");
+			return -EINVAL;
+		}
+		*arr = it;
+	}
+	return 0;
+}
+
+static int parse_subjects(const cJSON *o, struct ctfs_jwk *k, size_t idx, char *err,
+			  size_t errlen)
+{
+	const cJSON *arr, *s;
+	int rc = array_member(o, CTFS_JWK_SUBJECTS_MEMBER, &arr, idx, err, errlen);
+
+	if (rc || !arr)
+		return rc;
+	k->has_signers = true;
+	cJSON_ArrayForEach(s, arr) {
+		rc = cJSON_IsString(s) ? ctfs_jwk_allow_subject(k, s->valuestring) : -EINVAL;
+		if (rc) {
+			ctfs_seterr(err, errlen, "key %zu: \"%s\" holds an empty, long or non-string "
+				    "subject, or more than %d", idx, CTFS_JWK_SUBJECTS_MEMBER,
+				    CTFS_JWK_MAX_SIGNERS);
+			return rc == -ENOMEM ? rc : -EINVAL;
+		}
+	}
+	return 0;
+}
+
 /* "ctfs_signers": an array of thumbprint texts, present once at most. */
 static int parse_signers(const cJSON *o, struct ctfs_jwk *k, size_t idx, char *err,
 			 size_t errlen)
@@ -151,6 +222,8 @@ static int parse_oct(const cJSON *o, struct ctfs_jwk *k, size_t idx, char *err, 
 		want = ctfs_alg_key_len(alg);
 	}
 	rc = parse_signers(o, k, idx, err, errlen);
+	if (!rc)
+		rc = parse_subjects(o, k, idx, err, errlen);
 	if (rc)
 		return rc;
 	rc = member_string(o, "k", &kv, idx, err, errlen);
@@ -167,6 +240,39 @@ static int parse_oct(const cJSON *o, struct ctfs_jwk *k, size_t idx, char *err, 
 	return 0;
 }
 
+#define X5C_MAX 8
+#define X5C_CERT_TEXT_MAX 21848	/* base64 of 16 KiB */
+
+static int parse_x5c(const cJSON *o, struct ctfs_jwk *k, size_t idx, char *err, size_t errlen)
+{
+	const cJSON *arr, *s;
+	int rc = array_member(o, "x5c", &arr, idx, err, errlen), count;
+
+	if (rc || !arr)
+		return rc;
+	count = cJSON_GetArraySize(arr);
+	if (count < 1 || count > X5C_MAX) {
+		ctfs_seterr(err, errlen, "key %zu: x5c holds %d certificates (1..%d)", idx, count,
+			    X5C_MAX);
+		return -EINVAL;
+	}
+	k->x5c = calloc((size_t)count, sizeof(*k->x5c));
+	if (!k->x5c)
+		return -ENOMEM;
+	cJSON_ArrayForEach(s, arr) {
+		if (!cJSON_IsString(s) || strlen(s->valuestring) > X5C_CERT_TEXT_MAX) {
+			ctfs_seterr(err, errlen, "key %zu: x5c holds a non-string or an oversized "
+				    "certificate", idx);
+			return -EINVAL;
+		}
+		k->x5c[k->n_x5c] = strdup(s->valuestring);
+		if (!k->x5c[k->n_x5c])
+			return -ENOMEM;
+		k->n_x5c++;
+	}
+	return 0;
+}
+
 static int parse_okp(const cJSON *o, struct ctfs_jwk *k, size_t idx, char *err, size_t errlen)
 {
 	cJSON *crv, *x, *d;
@@ -179,6 +285,8 @@ static int parse_okp(const cJSON *o, struct ctfs_jwk *k, size_t idx, char *err, 
 		return -EINVAL;
 	}
 	rc = member_string(o, "crv", &crv, idx, err, errlen);
+	if (!rc)
+		rc = parse_x5c(o, k, idx, err, errlen);
 	if (!rc)
 		rc = member_string(o, "x", &x, idx, err, errlen);
 	if (!rc)
@@ -334,6 +442,12 @@ void ctfs_jwk_clear(struct ctfs_jwk *k)
 	free(k->jku);
 	free(k->alg);
 	free(k->signers);
+	for (size_t i = 0; i < k->n_subjects; i++)
+		free(k->subjects[i]);
+	free(k->subjects);
+	for (size_t i = 0; i < k->n_x5c; i++)
+		free(k->x5c[i]);
+	free(k->x5c);
 	ctfs_secure_free(k->secret);
 	sodium_memzero(k, sizeof(*k));
 }
@@ -362,6 +476,14 @@ int ctfs_jwk_copy(struct ctfs_jwk *dst, const struct ctfs_jwk *src)
 		memcpy(dst->signers, src->signers, src->n_signers * sizeof(*dst->signers));
 		dst->n_signers = src->n_signers;
 	}
+	for (size_t i = 0; i < src->n_subjects; i++)
+		if (ctfs_jwk_allow_subject(dst, src->subjects[i]))
+			goto nomem;
+	if (src->n_x5c && !(dst->x5c = calloc(src->n_x5c, sizeof(*dst->x5c))))
+		goto nomem;
+	for (; dst->n_x5c < src->n_x5c; dst->n_x5c++)
+		if (!(dst->x5c[dst->n_x5c] = strdup(src->x5c[dst->n_x5c])))
+			goto nomem;
 	if (src->secret) {
 		dst->secret = ctfs_secure_alloc(src->secret_len);
 		if (!dst->secret)
@@ -440,7 +562,18 @@ static int put_signers(struct ctfs_buf *b, const struct ctfs_jwk *k)
 		ctfs_thumbprint_text(k->signers[i], text);
 		rc = ctfs_buf_printf(b, "%s\"%s\"", i ? "," : "", text);
 	}
-	return rc ? rc : ctfs_buf_putc(b, ']');
+	if (!rc)
+		rc = ctfs_buf_putc(b, ']');
+	if (!rc && k->n_subjects)
+		rc = ctfs_buf_puts(b, ",\"" CTFS_JWK_SUBJECTS_MEMBER "\":[");
+	for (size_t i = 0; !rc && i < k->n_subjects; i++) {
+		rc = i ? ctfs_buf_putc(b, ',') : 0;
+		if (!rc)
+			rc = put_json_string(b, k->subjects[i]);
+	}
+	if (!rc && k->n_subjects)
+		rc = ctfs_buf_putc(b, ']');
+	return rc;
 }
 
 int ctfs_jwk_to_json(const struct ctfs_jwk *k, bool include_private, struct ctfs_buf *out)
@@ -460,6 +593,13 @@ int ctfs_jwk_to_json(const struct ctfs_jwk *k, bool include_private, struct ctfs
 		rc = put_member(out, "jku", k->jku);
 	if (!rc && !okp && k->has_signers)
 		rc = put_signers(out, k);
+	for (size_t i = 0; !rc && okp && i < k->n_x5c; i++) {
+		rc = ctfs_buf_puts(out, i ? "," : ",\"x5c\":[");
+		if (!rc)
+			rc = put_json_string(out, k->x5c[i]);
+		if (!rc && i + 1 == k->n_x5c)
+			rc = ctfs_buf_putc(out, ']');
+	}
 	if (!rc && okp && k->has_pub) {
 		rc = ctfs_buf_puts(out, ",\"x\":\"");
 		if (!rc)

@@ -28,9 +28,22 @@ struct ctfs_jwk {
 	uint8_t (*signers)[32];
 	size_t n_signers;
 	bool has_signers;
+	/* oct: member "ctfs_signer_subjects", subjects (as OpenSSL's one-line
+	 * form, "/CN=...") of signer certificates allowed when their chain
+	 * validated to a trusted CA: survives a renewal of the leaf key. Its
+	 * presence also sets has_signers. At most CTFS_JWK_MAX_SIGNERS. */
+	char **subjects;
+	size_t n_subjects;
+	/* okp: member "x5c" (RFC 7517 §4.7), the key's certificate chain as
+	 * standard base64 DER, leaf first; kept as text, validated by
+	 * trust/chain.h where anchors are configured. At most 8 entries. */
+	char **x5c;
+	size_t n_x5c;
 };
 
 #define CTFS_JWK_SIGNERS_MEMBER "ctfs_signers"
+#define CTFS_JWK_SUBJECTS_MEMBER "ctfs_signer_subjects"
+#define CTFS_JWK_SUBJECT_MAX 256
 #define CTFS_JWK_MAX_SIGNERS 64
 
 /* Parse one JWK object or a {"keys":[...]} set. Base64 may be standard or
@@ -52,6 +65,10 @@ int ctfs_jwk_copy(struct ctfs_jwk *dst, const struct ctfs_jwk *src);
 /* Record signer thumbprint tp as allowed for master key k (no duplicate;
  * sets has_signers). 0, -E2BIG past CTFS_JWK_MAX_SIGNERS, -ENOMEM. */
 int ctfs_jwk_allow_signer(struct ctfs_jwk *k, const uint8_t tp[32]);
+/* Record an allowed certificate subject (no duplicate; sets has_signers).
+ * 0, -EINVAL (empty or longer than CTFS_JWK_SUBJECT_MAX), -E2BIG, -ENOMEM. */
+int ctfs_jwk_allow_subject(struct ctfs_jwk *k, const char *subject);
+bool ctfs_jwk_subject_allowed(const struct ctfs_jwk *k, const char *subject);
 /* True when k names tp among its signers. */
 bool ctfs_jwk_signer_allowed(const struct ctfs_jwk *k, const uint8_t tp[32]);
 

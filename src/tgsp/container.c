@@ -71,12 +71,24 @@ static bool hex_field(const cJSON *o, const char *k, uint8_t *out, size_t n)
 	return is_hex(s, 2 * n) && !ctfs_hex_decode(s, 2 * n, out, n);
 }
 
+/* A MessagePack map starts with 0x80-0x8f (fixmap), 0xde or 0xdf. */
+static bool looks_like_msgpack(const uint8_t *p, size_t len)
+{
+	return len && ((p[0] & 0xf0) == 0x80 || p[0] == 0xde || p[0] == 0xdf);
+}
+
 /* Parse a section after checking it is canonical JSON. */
 static int parse_json(const struct ctfs_tgsp_container *c, enum ctfs_tgsp_section s,
 		      cJSON **out, char *err, size_t errlen)
 {
 	char why[160];
 
+	/* the reference's newest writer packs the manifest with MessagePack
+	 * when msgpack is installed; nothing reads those (doc/INTEROP.md T1) */
+	if (s == TGSP_MANIFEST && looks_like_msgpack(c->text[s], c->len[s]))
+		return bad(err, errlen, "structure: manifest section is MessagePack (written by "
+			   "the reference's newest code when msgpack is installed); TGSP v1.0 "
+			   "manifests are canonical JSON, the only form ctfs reads");
 	if (ctfs_canon_json_check(c->text[s], c->len[s], why, sizeof(why)))
 		return bad(err, errlen, "structure: %s section: %s", section_name[s], why);
 	*out = cJSON_ParseWithLength((const char *)c->text[s], c->len[s]);
@@ -518,6 +530,8 @@ int ctfs_tgsp_container_verify(struct ctfs_tgsp_container *c, const struct ctfs_
 			free(c->signer_origin);
 			c->signer_origin = strdup(s->origin);
 			rc = c->signer_origin ? 0 : -ENOMEM;
+			memcpy(c->signer_ed25519, s->pub.ed25519, 32);
+			c->signer_trusted = !rc;
 		}
 	}
 	if (rc == -EBADMSG)

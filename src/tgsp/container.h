@@ -50,6 +50,8 @@ struct ctfs_tgsp_container {
 	uint64_t plain_len;		/* compressed archive length */
 	/* after ctfs_tgsp_container_verify */
 	char *signer_origin;
+	uint8_t signer_ed25519[32];	/* the trusted signer's key that verified */
+	bool signer_trusted;
 };
 
 /* Steps 1-2: structure, JSON sections, manifest and recipients hashes.

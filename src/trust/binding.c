@@ -7,7 +7,7 @@
 #include "util.h"
 
 int ctfs_binding_check(const struct ctfs_jwk *master, const uint8_t tp[32],
-		       enum ctfs_unbound policy, bool *warned, char *err, size_t errlen)
+		       const char *subject, enum ctfs_unbound policy, bool *warned, char *err, size_t errlen)
 {
 	char text[CTFS_THUMBPRINT_TEXT];
 	const char *kid = master->kid ? master->kid : "default";
@@ -24,9 +24,10 @@ int ctfs_binding_check(const struct ctfs_jwk *master, const uint8_t tp[32],
 			    "(ctfs-tool key add) to accept signer %s", kid, text);
 		return -EKEYREJECTED;
 	}
-	if (ctfs_jwk_signer_allowed(master, tp))
+	if (ctfs_jwk_signer_allowed(master, tp) || ctfs_jwk_subject_allowed(master, subject))
 		return 0;
-	ctfs_seterr(err, errlen, "signer %s is not allowed by master key kid=%s", text, kid);
+	ctfs_seterr(err, errlen, "signer %s%s%s is not allowed by master key kid=%s", text,
+		    subject ? ", certificate " : "", subject ? subject : "", kid);
 	return -EKEYREJECTED;
 }
 

@@ -226,6 +226,52 @@ int ctfs_rollback_check(const char *path, const uint8_t signer[32], const char *
 	return rc;
 }
 
+/* One decimal part of at most max; *p advanced past it. */
+static int version_part(const char **p, uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0;
+	const char *s = *p;
+
+	if (*s < '0' || *s > '9' || (s[0] == '0' && s[1] >= '0' && s[1] <= '9'))
+		return -EINVAL;
+	for (; *s >= '0' && *s <= '9'; s++) {
+		v = v * 10 + (uint64_t)(*s - '0');
+		if (v > max)
+			return -EINVAL;
+	}
+	*p = s;
+	*out = v;
+	return 0;
+}
+
+int ctfs_rollback_version_parse(const char *text, uint64_t *out)
+{
+	const uint64_t limit[3] = { (1ull << 23) - 1, (1ull << 20) - 1, (1ull << 20) - 1 };
+	uint64_t part[3] = { 0 }, v;
+	const char *p = text;
+	size_t n = 0;
+
+	if (!p)
+		return -EINVAL;
+	if (!strchr(p, '.')) {
+		if (version_part(&p, CTFS_VERSION_MAX, &v) || *p)
+			return -EINVAL;
+		*out = v;
+		return 0;
+	}
+	for (;;) {
+		if (n == 3 || version_part(&p, limit[n], &part[n]))
+			return -EINVAL;
+		n++;
+		if (!*p)
+			break;
+		if (*p++ != '.')
+			return -EINVAL;
+	}
+	*out = part[0] << 40 | part[1] << 20 | part[2];
+	return 0;
+}
+
 int ctfs_rollback_list(const char *path, struct ctfs_rollback_entry **out, size_t *n,
 		       char *err, size_t errlen)
 {

@@ -35,6 +35,12 @@ int ctfs_model_id_check(const char *model_id);
 int ctfs_rollback_check(const char *path, const uint8_t signer[32], const char *model_id,
 			uint64_t version, uint64_t *highest, char *err, size_t errlen);
 
+/* A version text as the store orders it: a decimal integer N, or a dotted
+ * A.B or A.B.C (each part decimal; A < 2^23, B and C < 2^20), ordered as
+ * (A << 40) | (B << 20) | C. Versions of one model should keep one form.
+ * 0, or -EINVAL (not orderable: pre-release tags, letters, ...). */
+int ctfs_rollback_version_parse(const char *text, uint64_t *out);
+
 /* Every entry (free with ctfs_rollback_entries_free). A missing store is empty. */
 int ctfs_rollback_list(const char *path, struct ctfs_rollback_entry **out, size_t *n,
 		       char *err, size_t errlen);

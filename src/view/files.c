@@ -135,6 +135,21 @@ static void file_release(struct ctfs_handle *h)
 
 static const struct ctfs_handle_ops file_ops = { file_read, file_release };
 
+int ctfs_handle_plain_fd(const struct ctfs_handle *h, int *fd, struct stat *id,
+			 const char **name)
+{
+	const struct model_handle *fh = (const struct model_handle *)h;
+
+	/* plain handles hold no entry (see open_plain); package members have
+	 * other ops */
+	if (h->ops != &file_ops || fh->e || ctfs_model_is_encrypted(fh->m) || fh->m->fd < 0)
+		return -ENOENT;
+	*fd = fh->m->fd;
+	*id = fh->m->id;
+	*name = fh->m->name;
+	return 0;
+}
+
 static int new_handle(struct ctfs_view *v, struct ctfs_entry *e, struct ctfs_model *m,
 		      struct ctfs_handle **h)
 {

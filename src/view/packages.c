@@ -24,6 +24,7 @@
 
 #include "log.h"
 #include "sys/beneath.h"
+#include "trust/tgsp_rollback.h"
 #include "view/internal.h"
 
 #define RETRY_SECONDS 2
@@ -311,9 +312,12 @@ int ctfs_vpkg_open(struct ctfs_view *v, const struct ctfs_target *t,
 		rc = te->type == CTFS_TAR_DIR ? -EISDIR : -ELOOP;
 		goto fail;
 	}
-	/* the validity window is checked again at every open */
+	/* the validity window and anti-rollback are checked again at every open */
 	rc = ctfs_tgsp_policy_check(&ctfs_tgsp_container(e->pkg->t)->policy, v->fleet, time(NULL),
 				    err, sizeof(err));
+	if (!rc)
+		rc = ctfs_trust_tgsp_rollback(v->keys.trust, ctfs_tgsp_container(e->pkg->t), err,
+					      sizeof(err));
 	if (rc) {
 		ctfs_err("tgsp %s: refused (%s): %s", e->bpath, errname(rc), err);
 		goto fail;

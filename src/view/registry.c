@@ -139,6 +139,13 @@ static void maybe_grow(struct ctfs_registry *r)
 	r->n_buckets = n;
 }
 
+/* What an entry costs before anything is loaded into it: even entries
+ * whose load failed count, so they cannot pile up outside the budget. */
+static size_t own_cost(const struct ctfs_entry *e)
+{
+	return sizeof(*e) + strlen(e->bpath) + 1;
+}
+
 static struct ctfs_entry *entry_new(enum ctfs_entry_kind kind, const struct stat *id,
 				    const char *bpath)
 {
@@ -152,6 +159,7 @@ static struct ctfs_entry *entry_new(enum ctfs_entry_kind kind, const struct stat
 	}
 	e->kind = kind;
 	e->id = *id;
+	e->cost = own_cost(e);
 	atomic_init(&e->served, false);
 	return e;
 }
@@ -232,7 +240,7 @@ void ctfs_registry_put(struct ctfs_registry *r, struct ctfs_entry *e)
 void ctfs_registry_set_cost(struct ctfs_registry *r, struct ctfs_entry *e, size_t cost)
 {
 	pthread_mutex_lock(&r->lock);
-	e->cost = cost;	/* a held entry is not on the LRU list: nothing to adjust */
+	e->cost = own_cost(e) + cost;	/* held: not on the LRU list, nothing to adjust */
 	pthread_mutex_unlock(&r->lock);
 }
 

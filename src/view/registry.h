@@ -65,7 +65,8 @@ int ctfs_registry_get(struct ctfs_registry *r, enum ctfs_entry_kind kind, const 
 		      const char *bpath, struct ctfs_entry **out);
 /* Give the reference back; an unused entry joins the LRU list. */
 void ctfs_registry_put(struct ctfs_registry *r, struct ctfs_entry *e);
-/* Record what a loaded entry costs (call with a reference held). */
+/* Record what a loaded entry costs beyond the entry itself (call with a
+ * reference held). */
 void ctfs_registry_set_cost(struct ctfs_registry *r, struct ctfs_entry *e, size_t cost);
 
 /* For status and tests: entries in the table, and the memory of the unused. */

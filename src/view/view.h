@@ -77,6 +77,13 @@ int ctfs_view_open(struct ctfs_view *v, const char *path, const struct ctfs_call
 /* Bytes read (short only at end of file) or -errno (-EIO: integrity). */
 ssize_t ctfs_handle_read(struct ctfs_handle *h, void *buf, size_t size, uint64_t off);
 void ctfs_handle_release(struct ctfs_handle *h);
+/* For a front end that can let the kernel serve a file itself (FUSE
+ * passthrough): a handle on a SOURCE file served byte for byte (a plain
+ * file) gives its read-only descriptor (still the handle's), the file's
+ * identity and its SOURCE path; -ENOENT for handles whose bytes the view
+ * makes (decrypted views, TGSP package members). */
+int ctfs_handle_plain_fd(const struct ctfs_handle *h, int *fd, struct stat *id,
+			 const char **name);
 
 /* For status and tests: entries in the registry and the estimated memory
  * of those no handle uses (bounded by header_cache). */

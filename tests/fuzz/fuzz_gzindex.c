@@ -1,13 +1,15 @@
-/* libFuzzer: the gzip random-access index. Input: 2 bytes choosing the read
- * pattern, then a gzip stream (served in small uneven pieces, as the TGSP
- * frames are). When the index builds, every read must return what a plain
- * one-pass inflate of the stream gives (zlib), whatever the offset. */
+/* libFuzzer: the gzip random-access index, and the tar index fed by it as a
+ * TGSP package feeds it. Input: 2 bytes choosing the read pattern, then a
+ * gzip stream (served in small uneven pieces, as the TGSP frames are). When
+ * the index builds, every read must return what a plain one-pass inflate of
+ * the stream gives (zlib), whatever the offset. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
 
 #include "archive/gzindex.h"
+#include "archive/tar_index.h"
 
 #define MAX_OUT (4u << 20)	/* bounded work per input */
 
@@ -49,16 +51,22 @@ static int fetch(void *arg, void *ctx, uint64_t off, const uint8_t **p, size_t *
 
 struct total {
 	uint64_t n;
+	struct ctfs_tar_parser *tar;
+	int tar_rc;
 };
 
 static int sink(void *arg, const uint8_t *data, size_t len, char *err, size_t errlen)
 {
 	struct total *t = arg;
 
-	(void)data;
 	(void)err;
 	(void)errlen;
 	t->n += len;
+	if (!t->tar_rc) {
+		char terr[256];
+
+		t->tar_rc = ctfs_tar_parser_feed(t->tar, data, len, terr, sizeof(terr));
+	}
 	return t->n > MAX_OUT ? -74 : 0;	/* -EBADMSG: too much output */
 }
 
@@ -103,8 +111,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 	s.d = d + 2;
 	s.n = n - 2;
 	src.size = s.n;
-	if (ctfs_gzindex_build(&src, 4096, 2, sink, &t, &ix, err, sizeof(err)))
+	if (ctfs_tar_parser_new(&t.tar))
+		abort();
+	if (ctfs_gzindex_build(&src, 4096, 2, sink, &t, &ix, err, sizeof(err))) {
+		ctfs_tar_parser_free(t.tar);
 		return 0;
+	}
+	if (!t.tar_rc) {
+		struct ctfs_tar_index *tix = NULL;
+
+		if (!ctfs_tar_parser_finish(t.tar, &tix, err, sizeof(err)))
+			ctfs_tar_index_free(tix);
+	}
+	ctfs_tar_parser_free(t.tar);
 	ref = reference(s.d, s.n, &ref_len);
 	buf = malloc(8192);
 	if (!ref || !buf)
