@@ -8,7 +8,7 @@ apt-get install -y --no-install-recommends \
 	build-essential autoconf automake pkgconf \
 	libfuse3-dev fuse3 libsodium-dev libssl-dev libcjson-dev libkeyutils-dev keyutils zlib1g-dev libpcre2-dev \
 	clang libclang-rt-dev python3 python3-pytest python3-numpy python3-cryptography python3-torch python3-venv \
-	python3-yaml gocryptfs gnuplot-nox \
+	python3-yaml gocryptfs gnuplot-nox openssl libp11-kit-dev softhsm2 \
 	meson ninja-build dpkg-dev
 # prometheus scrapes a mount in the metrics tests; systemd brings
 # systemd-analyze, which checks the units of contrib/systemd (most machines

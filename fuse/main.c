@@ -22,6 +22,7 @@
 #include "kernel_io.h"
 
 #include <fuse_lowlevel.h>
+#include "keys/keyfetch.h"
 #include "keys/keyring.h"
 #include "log.h"
 #include "crypto/secmem.h"
@@ -40,6 +41,7 @@ struct options {
 	char *metrics, *usage, *usage_interval, *metrics_files;
 	int argc;
 	char **argv;
+	char *keyserver, *client_cert, *client_key, *keyserver_ca, *key_audit;
 	char *unbound_keys;
 	char *trust;
 	char *crl;
@@ -66,6 +68,11 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("usage=%s", usage),
 	OPT("usage_interval=%s", usage_interval),
 	OPT("metrics_files=%s", metrics_files),
+	OPT("keyserver=%s", keyserver),
+	OPT("client_cert=%s", client_cert),
+	OPT("client_key=%s", client_key),
+	OPT("keyserver_ca=%s", keyserver_ca),
+	OPT("key_audit=%s", key_audit),
 	OPT("unbound_keys=%s", unbound_keys),
 	OPT("trust=%s", trust),
 	OPT("crl=%s", crl),
@@ -100,6 +107,13 @@ static void usage(const char *prog)
 	       "    -o tgsp_trust=FILE|DIR trusted TGSP signer public key(s) (*.pub, *.json);\n"
 	       "                           keyring keys ctfs:tgsp-signer:<key_id> are trusted too\n"
 	       "    -o fleet=ID            fleet identity for TGSP packages' target_fleet\n"
+	       "                           and for the key service\n"
+	       "    -o keyserver=https://HOST:PORT  fetch master keys missing from the\n"
+	       "                           keyring from ctfs-keyd (through request-key(8);\n"
+	       "                           a refusal is remembered for 10 s), with\n"
+	       "    -o client_cert=FILE,client_key=FILE,keyserver_ca=FILE  the machine's\n"
+	       "                           certificate and key, and the service's CA\n"
+	       "    -o key_audit=FILE      JSON-lines record of this machine's key fetches\n"
 	       "    -o metrics=HOST:PORT   serve Prometheus metrics at http://HOST:PORT/metrics\n"
 	       "                           (off by default; bind to 127.0.0.1 or a private net)\n"
 	       "    -o metrics_files=N     per-file metric series, the rest folded into\n"
@@ -245,6 +259,11 @@ static int setup(struct ctfs_mount *mt, const struct options *o)
 		.source = o->source, .tgsp_trust = o->tgsp_trust, .fleet = o->fleet,
 		.header_cache = CTFS_VIEW_HEADER_CACHE_DEFAULT,
 	};
+	/* paths must survive the daemon's chdir and be usable by request-key */
+	struct ctfs_keyfetch_cfg kf = {
+		.server = o->keyserver, .cert = o->client_cert, .key = o->client_key,
+		.ca = o->keyserver_ca, .audit = o->key_audit,
+	};
 	char err[512] = "";
 	int rc;
 
@@ -278,6 +297,8 @@ static int setup(struct ctfs_mount *mt, const struct options *o)
 		return -EINVAL;
 	}
 	vo.audit_fail_allow = o->audit_fail && !strcmp(o->audit_fail, "allow");
+	if (o->keyserver)
+		vo.keyserver = &kf;
 	vo.cache_size = fit_memlock(vo.cache_size);
 	rc = ctfs_ops_prepare(&(struct ctfs_ops_opts){ o->metrics, o->usage, o->usage_interval,
 						       o->metrics_files }, &vo, o->argc, o->argv);
@@ -444,6 +465,11 @@ static void free_options(struct fuse_args *args, struct options *o)
 	free(o->usage);
 	free(o->usage_interval);
 	free(o->metrics_files);
+	free(o->keyserver);
+	free(o->client_cert);
+	free(o->client_key);
+	free(o->keyserver_ca);
+	free(o->key_audit);
 	free(o->unbound_keys);
 	free(o->trust);
 	free(o->crl);

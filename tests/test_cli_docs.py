@@ -23,6 +23,7 @@ TOOL_FILES = {
     "cmd_decrypt.c": ["decrypt"], "cmd_rewrap.c": ["rewrap"],
     "cmd_tgsp.c": ["tgsp"], "cmd_tgsp_read.c": ["tgsp"], "cmd_policy.c": ["policy"],
     "cmd_sign.c": ["sign"], "cmd_rollback.c": ["rollback"],
+    "cmd_keyfetch.c": ["key fetch"], "cmd_keyd.c": ["keyd ca", "keyd issue"],
 }
 LONGOPT = re.compile(r'\{\s*"([a-z][a-z0-9-]*)",\s*(?:no|required|optional)_argument,\s*NULL,'
                      r"\s*('(.)'|\w+)\s*\}")

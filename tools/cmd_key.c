@@ -11,11 +11,14 @@
 #include "tool.h"
 #include "util.h"
 
+int tool_key_fetch(int argc, char **argv);
+
 static void help(FILE *out)
 {
 	fputs("Usage: ctfs-tool key add [--keyring K] [--with-private] [--signer KEYS]... FILE|-\n"
 	      "       ctfs-tool key list [--keyring K]\n"
 	      "       ctfs-tool key remove [--keyring K] KID\n"
+	      "       ctfs-tool key fetch --server URL --cert C --key K --ca CA MODEL\n"
 	      "\n"
 	      "Manage the keys ctfs reads from the kernel keyring. Each key is a \"user\"\n"
 	      "key described \"ctfs:<kid>\" (\"ctfs:default\" for a key without kid)\n"
@@ -37,6 +40,8 @@ static void help(FILE *out)
 	      "           thumbprint (okp) or allowed signers (oct), for each ctfs key\n"
 	      "           linked in the keyring. Key material is never printed.\n"
 	      "  remove   unlink the key KID from the keyring.\n"
+	      "  fetch    get the master key of MODEL from a key service (ctfs-keyd);\n"
+	      "           'ctfs-tool key fetch --help' for its options.\n"
 	      "\n"
 	      "Options:\n"
 	      "  -k, --keyring K     @u (user keyring, the default), @s, @us, @p, @t,\n"
@@ -313,9 +318,10 @@ static int run(int argc, char **argv)
 		{ "add", key_add },
 		{ "list", key_list },
 		{ "remove", key_remove },
+		{ "fetch", tool_key_fetch },
 	};
 
-	return tool_run_sub("key", subs, CTFS_ARRAY_LEN(subs), " (add, list, remove)", help,
+	return tool_run_sub("key", subs, CTFS_ARRAY_LEN(subs), " (add, list, remove, fetch)", help,
 			    argc, argv);
 }
 

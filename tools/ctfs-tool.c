@@ -33,6 +33,7 @@ static const struct tool_cmd *const commands[] = {
 	&tool_cmd_tgsp,
 	&tool_cmd_status,
 	&tool_cmd_policy,
+	&tool_cmd_keyd,
 };
 
 void tool_err(const char *fmt, ...)

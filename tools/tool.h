@@ -38,6 +38,7 @@ extern const struct tool_cmd tool_cmd_rollback;
 extern const struct tool_cmd tool_cmd_tgsp;
 extern const struct tool_cmd tool_cmd_status;
 extern const struct tool_cmd tool_cmd_policy;
+extern const struct tool_cmd tool_cmd_keyd;
 
 /* 0 when the Rego text (NULL: none) compiles; otherwise an error naming
  * `what` ("local"/"remote"), or only a warning when force. */

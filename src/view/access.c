@@ -198,7 +198,7 @@ int ctfs_view_admit(struct ctfs_view *v, struct ctfs_entry *e, const char *path,
 			 (int)who->pid, strerror(-rc));
 		rc = -EACCES;
 	} else {
-		rc = ctfs_model_unlock(e->model, &v->keys, &gate, err, sizeof(err));
+		rc = ctfs_vkeys_unlock(v, e->bpath, e->model, &gate, err, sizeof(err));
 	}
 	if (rc)
 		ctfs_err("%s: refused: %s", e->bpath, err);

@@ -4,6 +4,7 @@
 
 #include <limits.h>
 
+#include "keys/keyfetch.h"
 #include "keys/keyprov.h"
 #include "policy/audit.h"
 #include "policy/facts.h"
@@ -29,6 +30,7 @@ struct ctfs_view {
 	struct ctfs_audit *audit;
 	bool audit_fail_allow;
 	struct ctfs_host_facts host;
+	struct ctfs_keyfetch_cfg *keyserver;	/* key release service, or NULL */
 };
 
 /* An open file: each kind brings its own read and release. */
@@ -89,6 +91,14 @@ void ctfs_view_access_free(struct ctfs_view *v);
  * who, up to the keys, and record the decision. 0 or the refusal's errno. */
 int ctfs_view_admit(struct ctfs_view *v, struct ctfs_entry *e, const char *path,
 		    const struct ctfs_caller *who);
+/* keyrelease.c: the master key from the key service when absent. */
+struct ctfs_gate;
+int ctfs_vkeys_init(struct ctfs_view *v, const struct ctfs_keyfetch_cfg *cfg,
+		    char *err, size_t errlen);
+void ctfs_vkeys_free(struct ctfs_view *v);
+/* ctfs_model_unlock, fetching the master key once if it is missing. */
+int ctfs_vkeys_unlock(struct ctfs_view *v, const char *bpath, struct ctfs_model *m,
+		      const struct ctfs_gate *gate, char *err, size_t errlen);
 
 /* What an entry of either kind frees when the registry drops it. */
 void ctfs_vfile_drop(struct ctfs_view *v, struct ctfs_entry *e);

@@ -53,6 +53,12 @@ int ctfs_view_new(const struct ctfs_view_opts *o, struct ctfs_view **out, char *
 	rc = ctfs_view_access_init(v, o, err, errlen);
 	if (rc)
 		goto fail;
+	rc = ctfs_vkeys_init(v, o->keyserver, err, errlen);
+	if (rc) {
+		if (rc == -ENOMEM)
+			ctfs_seterr(err, errlen, "out of memory");
+		goto fail;
+	}
 	if (o->tgsp_trust) {
 		char why[512] = "";
 
@@ -77,6 +83,7 @@ void ctfs_view_free(struct ctfs_view *v)
 	ctfs_view_access_free(v);
 	ctfs_cache_free(v->cache);
 	ctfs_tgsp_trust_free(&v->trust);
+	ctfs_vkeys_free(v);
 	free(v->fleet);
 	if (v->src_fd >= 0)
 		close(v->src_fd);

@@ -26,6 +26,7 @@
 struct ctfs_trust;
 
 struct ctfs_view;
+struct ctfs_keyfetch_cfg;
 struct ctfs_handle;
 struct ctfs_usage;
 
@@ -43,6 +44,9 @@ struct ctfs_view_opts {
 	const char *audit;		/* audit file (JSON lines), or NULL */
 	bool audit_fail_allow;		/* when the audit file cannot be written */
 	struct ctfs_trust *trust;	/* chains, revocation, rollback, digests, or NULL */
+	/* key release service for master keys missing from ring, or NULL
+	 * (keyfetch.h; its fleet defaults to the one above) */
+	const struct ctfs_keyfetch_cfg *keyserver;
 };
 
 #define CTFS_VIEW_HEADER_CACHE_DEFAULT (64u << 20)
