@@ -14,6 +14,7 @@
 #include "ct/model.h"
 #include "keys/keyring.h"
 #include "log.h"
+#include "metrics/metrics.h"
 #include "view/internal.h"
 
 static int dup_opt(const char **dst, const char *src)
@@ -107,6 +108,7 @@ int ctfs_vkeys_unlock(struct ctfs_view *v, const char *bpath, struct ctfs_model 
 		return rc;
 	snprintf(path, sizeof(path), "%s/%s", v->source, bpath);
 	rc = ctfs_keyfetch_request(v->keyserver, v->ring, kid, path, m->fd, why, sizeof(why));
+	ctfs_count(rc < 0 ? CTFS_M_KEYSVC_FAILED : CTFS_M_KEYSVC_OK, 1);
 	if (rc < 0) {
 		ctfs_seterr(err, errlen, "master key kid=%s from %s: %s", kid, v->keyserver->server,
 			    why);
