@@ -12,6 +12,8 @@
 
 #include "policy/rego.h"
 
+int LLVMFuzzerTestOneInput(const uint8_t *buf, size_t len);
+
 static const char input[] = "{\"user\":\"alice\",\"roles\":[\"admin\",\"dev\"],\"n\":3,"
 			    "\"ip\":\"10.1.2.3\",\"time\":\"2026-01-01T00:00:00Z\"}";
 static const char data[] = "{\"allow_users\":[\"alice\",\"bob\"],\"limits\":{\"n\":5}}";

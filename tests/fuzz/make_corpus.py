@@ -2,6 +2,7 @@
 """Writes the seed corpora of tests/fuzz/corpus/<harness>/ (small files, kept
 in the repository; run again only to change them). TGSP seeds need
 ctfs-tool: make_corpus.py BUILD_DIR."""
+import base64
 import gzip
 import io
 import json
@@ -135,8 +136,27 @@ def tgsp_seeds(build):
                 out("tgsp", name + ".tgsp", f.read())
 
 
+def release_seeds():
+    """Key-service requests for the vector files' headers, and a few
+    malformed ones."""
+    ct = os.path.join(VEC, "cryptotensors")
+    for name in sorted(os.listdir(ct)):
+        if not name.endswith((".safetensors", ".cryptotensors")):
+            continue
+        hdr, data_len = header_of(os.path.join(ct, name))
+        raw = struct.pack("<Q", len(hdr)) + hdr
+        req = {"v": 1, "kid": "enc-1", "fleet": "fleet-a", "file_size": 8 + len(hdr) + data_len,
+               "header": base64.b64encode(raw).decode()}
+        out("release", name + ".json", json.dumps(req).encode())
+    for i, s in enumerate([b'{"v":1}', b'{"v":2,"kid":"k","file_size":10,"header":""}',
+                           b'{"v":1,"kid":"../x","file_size":10,"header":"AAAA"}',
+                           b'{"v":1,"kid":"k","file_size":1e300,"header":"AAAA"}']):
+        out("release", "bad-%d.json" % i, s)
+
+
 if __name__ == "__main__":
     st_seeds()
+    release_seeds()
     jwk_seeds()
     tar_seeds()
     gz_seeds()
