@@ -447,7 +447,7 @@ def test_systemd_units_verify(tmp_path):
             args.append(str(inst))
         else:
             args.append(f)
-    assert len(args) == 3
+    assert len(args) == 4   # ctfs@, ctfs-keys@, ctfs-keyd, the mount unit
     p = subprocess.run([exe, "verify", "--man=no"] + args, capture_output=True, text=True,
                        env=dict(os.environ, SYSTEMD_LOG_LEVEL="notice"))
     assert p.returncode == 0 and not p.stderr.strip(), p.stdout + p.stderr
