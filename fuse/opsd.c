@@ -32,19 +32,6 @@ static struct {
 	char *source;
 } ops;
 
-static int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi)
-		return -EINVAL;
-	*out = (unsigned)v;
-	return 0;
-}
-
 /* The command line as given, for status ("options"). */
 static char *join_args(int argc, char **argv)
 {
@@ -69,8 +56,8 @@ int ctfs_ops_prepare(const struct ctfs_ops_opts *o, struct ctfs_view_opts *vo, i
 	int rc;
 
 	ops.usage_interval = USAGE_INTERVAL_DEFAULT;
-	if ((o->usage_interval && parse_uint(o->usage_interval, 1, 86400, &ops.usage_interval)) ||
-	    (o->metrics_files && parse_uint(o->metrics_files, 0, CTFS_METRICS_FILES_MAX, &files))) {
+	if ((o->usage_interval && ctfs_parse_uint(o->usage_interval, 1, 86400, &ops.usage_interval)) ||
+	    (o->metrics_files && ctfs_parse_uint(o->metrics_files, 0, CTFS_METRICS_FILES_MAX, &files))) {
 		fprintf(stderr, "ctfs: bad usage_interval (1-86400 s) or metrics_files (0-%d)\n",
 			CTFS_METRICS_FILES_MAX);
 		return -EINVAL;

@@ -92,4 +92,7 @@ bool ctfs_same_file(const struct stat *a, const struct stat *b);
 /* Read a whole (small) file; 0 or -errno. */
 int ctfs_read_file(const char *path, size_t max, uint8_t **out, size_t *outlen);
 
+/* A decimal number in [lo, hi], the whole string; 0 or -EINVAL. */
+int ctfs_parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out);
+
 #endif

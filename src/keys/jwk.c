@@ -4,6 +4,7 @@
 #include "crypto/secmem.h"
 #include "crypto/curve25519.h"
 #include "trust/thumbprint.h"
+#include "safetensors/header_json.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -526,23 +527,6 @@ const struct ctfs_jwk *ctfs_jwk_find(const struct ctfs_jwk *keys, size_t n, enum
 	return found;
 }
 
-static int put_json_string(struct ctfs_buf *b, const char *s)
-{
-	int rc = ctfs_buf_putc(b, '"');
-
-	for (; !rc && *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			rc = ctfs_buf_printf(b, "\\%c", c);
-		else if (c < 0x20)
-			rc = ctfs_buf_printf(b, "\\u%04x", c);
-		else
-			rc = ctfs_buf_putc(b, (char)c);
-	}
-	return rc ? rc : ctfs_buf_putc(b, '"');
-}
-
 static int put_member(struct ctfs_buf *b, const char *name, const char *value)
 {
 	int rc;
@@ -550,7 +534,7 @@ static int put_member(struct ctfs_buf *b, const char *name, const char *value)
 	if (!value)
 		return 0;
 	rc = ctfs_buf_printf(b, ",\"%s\":", name);
-	return rc ? rc : put_json_string(b, value);
+	return rc ? rc : ctfs_json_put_text(b, value);
 }
 
 static int put_signers(struct ctfs_buf *b, const struct ctfs_jwk *k)
@@ -569,7 +553,7 @@ static int put_signers(struct ctfs_buf *b, const struct ctfs_jwk *k)
 	for (size_t i = 0; !rc && i < k->n_subjects; i++) {
 		rc = i ? ctfs_buf_putc(b, ',') : 0;
 		if (!rc)
-			rc = put_json_string(b, k->subjects[i]);
+			rc = ctfs_json_put_text(b, k->subjects[i]);
 	}
 	if (!rc && k->n_subjects)
 		rc = ctfs_buf_putc(b, ']');
@@ -596,7 +580,7 @@ int ctfs_jwk_to_json(const struct ctfs_jwk *k, bool include_private, struct ctfs
 	for (size_t i = 0; !rc && okp && i < k->n_x5c; i++) {
 		rc = ctfs_buf_puts(out, i ? "," : ",\"x5c\":[");
 		if (!rc)
-			rc = put_json_string(out, k->x5c[i]);
+			rc = ctfs_json_put_text(out, k->x5c[i]);
 		if (!rc && i + 1 == k->n_x5c)
 			rc = ctfs_buf_putc(out, ']');
 	}

@@ -15,6 +15,7 @@
 #include "crypto/secmem.h"
 #include "crypto/sha256.h"
 #include "ct/model.h"
+#include "safetensors/header_json.h"
 
 bool ctfs_release_name_ok(const char *s)
 {
@@ -249,34 +250,16 @@ int ctfs_release_grant_build(const struct ctfs_jwk *key, unsigned lifetime, stru
 	return rc;
 }
 
-/* JSON string escaping for the few free-text fields (reasons). */
-static int put_json_string(struct ctfs_buf *b, const char *s)
-{
-	int rc = ctfs_buf_putc(b, '"');
-
-	for (; !rc && *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			rc = ctfs_buf_printf(b, "\\%c", c);
-		else if (c < 0x20)
-			rc = ctfs_buf_printf(b, "\\u%04x", c);
-		else
-			rc = ctfs_buf_putc(b, (char)c);
-	}
-	return rc ? rc : ctfs_buf_putc(b, '"');
-}
-
 int ctfs_release_refusal_build(const char *code, const char *reason, struct ctfs_buf *out)
 {
 	int rc = ctfs_buf_puts(out, "{\"error\":");
 
 	if (!rc)
-		rc = put_json_string(out, code);
+		rc = ctfs_json_put_text(out, code);
 	if (!rc)
 		rc = ctfs_buf_puts(out, ",\"reason\":");
 	if (!rc)
-		rc = put_json_string(out, reason);
+		rc = ctfs_json_put_text(out, reason);
 	return rc ? rc : ctfs_buf_putc(out, '}');
 }
 

@@ -29,6 +29,23 @@ static char short_escape(uint8_t c)
 	return 0;
 }
 
+int ctfs_json_put_text(struct ctfs_buf *out, const char *s)
+{
+	int rc = ctfs_buf_putc(out, '"');
+
+	for (; !rc && *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			rc = ctfs_buf_printf(out, "\\%c", c);
+		else if (c < 0x20)
+			rc = ctfs_buf_printf(out, "\\u%04x", c);
+		else
+			rc = ctfs_buf_putc(out, (char)c);
+	}
+	return rc ? rc : ctfs_buf_putc(out, '"');
+}
+
 int ctfs_json_put_string(struct ctfs_buf *out, const char *s, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";

@@ -17,6 +17,10 @@
  * \u00xx (lowercase hex), everything else raw. -EINVAL if s is not UTF-8.
  */
 int ctfs_json_put_string(struct ctfs_buf *out, const char *s, size_t len);
+/* The same for a NUL-terminated string of ours (reasons, names, base64):
+ * '"' and '\\' escaped, bytes below 0x20 as \u00xx, others raw, no UTF-8
+ * check. 0 or -ENOMEM. */
+int ctfs_json_put_text(struct ctfs_buf *out, const char *s);
 
 /*
  * Append the header JSON as upstream signs/writes it:

@@ -38,19 +38,6 @@ static void usage(FILE *out)
 	      "See ctfs-keyd(8).\n", out);
 }
 
-static int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi)
-		return -EINVAL;
-	*out = (unsigned)v;
-	return 0;
-}
-
 static int parse_args(int argc, char **argv, struct keyd *d, bool *debug)
 {
 	static const struct option o[] = {
@@ -82,20 +69,20 @@ static int parse_args(int argc, char **argv, struct keyd *d, bool *debug)
 		case 'd': *debug = true; break;
 		case 'I': d->import_path = optarg; break;
 		case 'L':
-			if (parse_uint(optarg, CTFS_RELEASE_MIN_LIFETIME, CTFS_RELEASE_MAX_LIFETIME,
+			if (ctfs_parse_uint(optarg, CTFS_RELEASE_MIN_LIFETIME, CTFS_RELEASE_MAX_LIFETIME,
 				       &d->lifetime))
 				goto bad;
 			break;
 		case 'm':
-			if (parse_uint(optarg, 1, 100000, &d->max_conn))
+			if (ctfs_parse_uint(optarg, 1, 100000, &d->max_conn))
 				goto bad;
 			break;
 		case 't':
-			if (parse_uint(optarg, 1, 3600, &d->timeout))
+			if (ctfs_parse_uint(optarg, 1, 3600, &d->timeout))
 				goto bad;
 			break;
 		case 'R':
-			if (parse_uint(optarg, 1024, (CTFS_RELEASE_MAX_HEADER / 3 + 1) * 4 + 4096, &v))
+			if (ctfs_parse_uint(optarg, 1024, (CTFS_RELEASE_MAX_HEADER / 3 + 1) * 4 + 4096, &v))
 				goto bad;
 			d->max_request = v;
 			break;
