@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdatomic.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/resource.h>
@@ -180,14 +181,6 @@ static int parse_size(const char *s, size_t *out)
 
 /* No core dumps and no ptrace by other processes of the same user: the
  * daemon holds keys and plaintext. */
-static void harden(void)
-{
-	struct rlimit none = { 0, 0 };
-
-	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) || setrlimit(RLIMIT_CORE, &none))
-		ctfs_warn("cannot disable core dumps: %m");
-}
-
 /* The cache lives in locked memory, and many systems let a process lock
  * only 8 MiB unless it has CAP_IPC_LOCK. Ask for what the cache needs (a privileged daemon may raise
  * even the hard limit), else the most allowed; then fit the cache under the
@@ -200,6 +193,28 @@ static bool can_lock_without_limit(void)
 	if (syscall(SYS_capget, &hdr, caps))
 		return false;
 	return caps[CAP_IPC_LOCK / 32].effective & (1u << (CAP_IPC_LOCK % 32));
+}
+
+/* No core dumps and no ptrace by other processes of the same user: the
+ * daemon holds keys and plaintext. */
+static void harden(void)
+{
+	struct rlimit none = { 0, 0 };
+
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) || setrlimit(RLIMIT_CORE, &none))
+		ctfs_warn("cannot disable core dumps: %m");
+}
+
+/* For a daemon that may lock memory without limit (root), no page of it is
+ * ever swapped: decrypted bytes also pass through libfuse's reply buffers,
+ * which are ordinary heap. MCL_ONFAULT locks pages as they are touched, so
+ * nothing is faulted in ahead. Without CAP_IPC_LOCK, MCL_FUTURE would make
+ * later allocations fail under RLIMIT_MEMLOCK: then only the cache is
+ * locked. Called once daemonised (a forked child does not inherit locks). */
+static void lock_memory(void)
+{
+	if (can_lock_without_limit() && mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT))
+		ctfs_warn("cannot lock the daemon's memory: %m");
 }
 
 static size_t fit_memlock(size_t cache)
@@ -423,6 +438,7 @@ static int run(struct fuse_args *args, struct ctfs_mount *mt)
 	if (ctfs_ops_bind(co.mountpoint) || fuse_daemonize(co.foreground) ||
 	    fuse_set_signal_handlers(fuse_get_session(f)) || hup_reloads(mt))
 		goto unmount;
+	lock_memory();
 	ctfs_info("mounted %s on %s", ctfs_view_source(mt->view), co.mountpoint);
 	if (ctfs_ops_start())
 		goto signals;
