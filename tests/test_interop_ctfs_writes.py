@@ -286,3 +286,21 @@ def test_sign_output(upstream, tool, tmp_path, request):
     jwks = [k for k in load_jwks(keys) if k["kty"] == "oct"] + \
         [k for k in load_jwks(new) if k["kty"] == "okp"]
     upstream_reads(upstream, out, jwks, written)
+
+
+def test_x5c_chain_entry(upstream, tool, tmp_path):
+    """A file whose signer carries its certificate chain (x5c in
+    __crypto_keys__.sign, made with the test PKI of test_trust.py) loads in
+    upstream, which ignores the member, to the same tensors as without it."""
+    from test_trust import Env
+    env = Env(tmp_path, tool, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    chained = env.encrypt("chained.cryptotensors", "leaf")
+    ck, _ = crypto_keys(chained)
+    assert len(ck["sign"]["x5c"]) == 2
+    bare = env.encrypt("bare.cryptotensors")
+    got = []
+    for path, keys in ((chained, env.leaf_set("leaf")), (bare, env.keys)):
+        (r,) = upstream.ok({"op": "load", "path": str(path), "provider": "direct",
+                            "jwks": load_jwks(keys), "api": "load_file-numpy"})
+        got.append(r["tensors"])
+    assert got[0] == got[1] and set(got[0]) == {"enc", "plain"}
