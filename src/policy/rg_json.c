@@ -39,30 +39,6 @@ static int hex4(const char *s, unsigned *out)
 	return 0;
 }
 
-static size_t put_utf8(char *o, unsigned cp)
-{
-	if (cp < 0x80) {
-		o[0] = (char)cp;
-		return 1;
-	}
-	if (cp < 0x800) {
-		o[0] = (char)(0xc0 | cp >> 6);
-		o[1] = (char)(0x80 | (cp & 0x3f));
-		return 2;
-	}
-	if (cp < 0x10000) {
-		o[0] = (char)(0xe0 | cp >> 12);
-		o[1] = (char)(0x80 | (cp >> 6 & 0x3f));
-		o[2] = (char)(0x80 | (cp & 0x3f));
-		return 3;
-	}
-	o[0] = (char)(0xf0 | cp >> 18);
-	o[1] = (char)(0x80 | (cp >> 12 & 0x3f));
-	o[2] = (char)(0x80 | (cp >> 6 & 0x3f));
-	o[3] = (char)(0x80 | (cp & 0x3f));
-	return 4;
-}
-
 /* \uXXXX, possibly a surrogate pair; i points after the 'u'. */
 static int unicode_escape(const char *s, size_t n, size_t *i, unsigned *cp)
 {
@@ -94,7 +70,7 @@ static int one_escape(const char *s, size_t n, size_t *i, char *o, size_t *olen)
 		(*i)++;
 		if (unicode_escape(s, n, i, &cp))
 			return -EINVAL;
-		*olen += put_utf8(o + *olen, cp);
+		*olen += rg_utf8_encode(o + *olen, cp);
 		return 0;
 	}
 	e = strchr(from, s[*i]);
