@@ -51,7 +51,8 @@ def unmount_all():
 
 
 def status(pid):
-    """{field: kB} of the memory lines of /proc/PID/status."""
+    """{field: kB} of the memory lines of /proc/PID/status, and Locked from
+    /proc/PID/smaps_rollup."""
     out = {}
     try:
         with open("/proc/%d/status" % pid) as f:
@@ -59,6 +60,16 @@ def status(pid):
                 k, _, v = line.partition(":")
                 if k.startswith("Vm") or k.startswith("Rss"):
                     out[k] = int(v.split()[0])
+    except (OSError, ValueError, IndexError):
+        pass
+    # Locked pages that are resident. VmLck above is the size of the locked
+    # mappings, and a daemon under mlockall(MCL_ONFAULT) has all of its
+    # mappings locked, touched or not.
+    try:
+        with open("/proc/%d/smaps_rollup" % pid) as f:
+            for line in f:
+                if line.startswith("Locked:"):
+                    out["Locked"] = int(line.split()[1])
     except (OSError, ValueError, IndexError):
         pass
     return out
@@ -71,6 +82,7 @@ class _Daemon:
         self.argv = argv
         self.proc = None
         self.peak_kib = None
+        self.final = {}      # the memory lines of /proc/PID/status just before unmount
 
     def __enter__(self):
         os.makedirs(self.path, exist_ok=True)
@@ -95,7 +107,8 @@ class _Daemon:
     def __exit__(self, *exc):
         if self.proc is None:
             return False
-        self.peak_kib = self.memory().get("VmHWM")
+        self.final = self.memory()
+        self.peak_kib = self.final.get("VmHWM")
         if self in _live:
             _live.remove(self)
         _unmount(self.path, self.proc)

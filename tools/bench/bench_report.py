@@ -1,6 +1,6 @@
-"""What the benchmark reports: the figures it measures, the targets of issue 5
-as ratios between figures of the same run, and the Markdown / JSON / chart
-files it writes."""
+"""What the benchmark reports: the figures it measures, the targets of issues
+5 and 14 as ratios between figures of the same run, and the Markdown / JSON /
+chart files it writes."""
 
 import json
 import os
@@ -34,6 +34,30 @@ FIGURES = [
      "s", "low"),
     ("load_numpy_ctfs_disk", "numpy mmap loader through ctfs, fresh mount, backing file "
      "evicted (from disk)", "s", "low"),
+    ("load_numpy_plain_dropped", "numpy mmap loader, plaintext file, all caches dropped",
+     "s", "low"),
+    ("load_numpy_ctfs_dropped", "numpy mmap loader through ctfs, fresh mount, all caches "
+     "dropped", "s", "low"),
+    ("load_torch_plain_dropped", "torch pread loader, plaintext file, all caches dropped",
+     "s", "low"),
+    ("load_torch_ctfs_dropped", "torch pread loader through ctfs, fresh mount, all caches "
+     "dropped", "s", "low"),
+    ("mem_numpy_plain_dropped", "memory high-water of the numpy load of the plaintext, "
+     "caches dropped (page cache growth)", "MiB", "low"),
+    ("mem_numpy_ctfs_dropped", "memory high-water of the numpy load through ctfs, caches "
+     "dropped (page cache growth + daemon anonymous RSS)", "MiB", "low"),
+    ("mem_torch_plain_dropped", "memory high-water of the torch load of the plaintext, "
+     "caches dropped (page cache growth)", "MiB", "low"),
+    ("mem_torch_ctfs_dropped", "memory high-water of the torch load through ctfs, caches "
+     "dropped (page cache growth + daemon anonymous RSS)", "MiB", "low"),
+    ("read_resident_cold", "sequential read through ctfs -o resident, fresh mount (the "
+     "open decrypts the whole file)", "GB/s", "high"),
+    ("read_resident_warm", "sequential read through ctfs -o resident, warm (second pass)",
+     "GB/s", "high"),
+    ("load_numpy_resident_warm", "numpy mmap loader through ctfs -o resident, warm",
+     "s", "low"),
+    ("load_torch_resident_warm", "torch pread loader through ctfs -o resident, warm",
+     "s", "low"),
     ("rand4k_native_p50", "random 4 KiB pread, plaintext file (hot), p50", "us", "low"),
     ("rand4k_native_p99", "random 4 KiB pread, plaintext file (hot), p99", "us", "low"),
     ("rand4k_ctfs_cold_p50", "random 4 KiB pread through ctfs, cold, p50", "us", "low"),
@@ -44,6 +68,11 @@ FIGURES = [
     ("ofb_ctfs_cold", "open to first byte through ctfs, many-tensor model, cold", "ms", "low"),
     ("first_tensor_ctfs_cold", "open to first tensor byte (header parsed) through ctfs, "
      "many-tensor model, cold", "ms", "low"),
+    ("ofb_resident", "open to first byte of the main model through a fresh ctfs -o resident "
+     "mount (whole file decrypted at open)", "ms", "low"),
+    ("tgsp_open_per_gib", "first access (open) of a TGSP package through ctfs, per GiB",
+     "s/GiB", "low"),
+    ("read_tgsp", "sequential read of a TGSP package's model through ctfs", "GB/s", "high"),
     ("policy_decide", "access decision: a typical compiled policy evaluated with its input",
      "us", "low"),
     ("policy_open_step", "access step of an open: /proc facts of the caller, input, "
@@ -53,9 +82,14 @@ FIGURES = [
     ("rss_ctfs_peak_many", "ctfs daemon peak RSS (VmHWM), many-tensor model mounts",
      "MiB", "low"),
     ("rss_gocryptfs_peak", "gocryptfs peak RSS (VmHWM), for comparison", "MiB", "low"),
+    ("rss_resident_peak", "ctfs -o resident daemon peak RSS (VmHWM), main model", "MiB",
+     "low"),
+    ("locked_resident", "ctfs -o resident daemon locked resident memory (smaps_rollup "
+     "Locked) after the warm loads, main model", "MiB", "low"),
 ]
 FIGURE_KEYS = [f[0] for f in FIGURES]
-PEAK_FIGURES = {"rss_ctfs_peak", "rss_ctfs_peak_many", "rss_gocryptfs_peak"}
+PEAK_FIGURES = {"rss_ctfs_peak", "rss_ctfs_peak_many", "rss_gocryptfs_peak",
+                "rss_resident_peak", "locked_resident"}
 
 
 class Figures:
@@ -100,42 +134,54 @@ class Figures:
 
 
 def targets(fig, cache_mib):
-    """(name, measured, comparison, limit, how it is computed)."""
+    """Every target as (issue, name, measured, comparison, limit, how it is
+    computed, the figures it needs). Ratios are between figures of the same
+    run, so a slow phase of a shared machine moves both sides."""
     v = fig.value
+    rows = []
 
-    def ratio(a, b):
-        return v(a) / v(b) if v(a) is not None and v(b) else None
+    def ratio(issue, name, a, b, cmp, limit, what=""):
+        m = v(a) / v(b) if v(a) is not None and v(b) else None
+        rows.append((issue, name, m, cmp, limit, "%s / %s%s" % (a, b, what), [a, b]))
 
-    return [
-        ("cold read >= 2.5x gocryptfs", ratio("read_ctfs_cold", "read_gocryptfs_cold"),
-         ">=", 2.5, "read_ctfs_cold / read_gocryptfs_cold"),
-        ("warm read >= 0.9x native", ratio("read_ctfs_warm", "read_native"),
-         ">=", 0.9, "read_ctfs_warm / read_native"),
-        ("numpy load cold <= 1.3x plaintext", ratio("load_numpy_ctfs_cold", "load_numpy_plain"),
-         "<=", 1.3, "load_numpy_ctfs_cold / load_numpy_plain (time)"),
-        ("numpy load warm <= 1.05x plaintext",
-         ratio("load_numpy_ctfs_warm", "load_numpy_plain"),
-         "<=", 1.05, "load_numpy_ctfs_warm / load_numpy_plain (time)"),
-        ("torch load cold <= 1.3x plaintext", ratio("load_torch_ctfs_cold", "load_torch_plain"),
-         "<=", 1.3, "load_torch_ctfs_cold / load_torch_plain (time)"),
-        ("torch load warm <= 1.05x plaintext",
-         ratio("load_torch_ctfs_warm", "load_torch_plain"),
-         "<=", 1.05, "load_torch_ctfs_warm / load_torch_plain (time)"),
-        ("numpy load from disk <= 1.3x plaintext from disk",
-         ratio("load_numpy_ctfs_disk", "load_numpy_plain_disk"),
-         "<=", 1.3, "load_numpy_ctfs_disk / load_numpy_plain_disk (time)"),
-        ("passthrough cold >= 0.9x native", ratio("read_passthrough_cold", "read_native"),
-         ">=", 0.9, "read_passthrough_cold / read_native"),
-        ("passthrough warm >= 0.9x native", ratio("read_passthrough_warm", "read_native"),
-         ">=", 0.9, "read_passthrough_warm / read_native"),
-        ("passthrough mmap load >= 0.9x native",
-         ratio("load_numpy_plain", "load_numpy_passthrough"),
-         ">=", 0.9, "load_numpy_plain / load_numpy_passthrough (speed)"),
-        ("daemon RSS <= 64 MiB + cache_size", v("rss_ctfs_peak"), "<=", 64 + cache_mib,
-         "rss_ctfs_peak in MiB, limit 64 + %g" % cache_mib),
-        ("open-to-first-byte <= 50 ms", v("ofb_ctfs_cold"), "<=", 50.0, "ofb_ctfs_cold in ms"),
-        ("policy decision <= 50 us", v("policy_decide"), "<=", 50.0, "policy_decide in us"),
-    ]
+    def plain(issue, name, key, cmp, limit, unit, what=""):
+        rows.append((issue, name, v(key), cmp, limit, "%s in %s%s" % (key, unit, what), [key]))
+
+    time, speed = " (time)", " (speed)"
+    ratio("14", "cold read >= 2x gocryptfs", "read_ctfs_cold", "read_gocryptfs_cold",
+          ">=", 2.0)
+    ratio("14", "warm read, resident >= 0.9x native", "read_resident_warm", "read_native",
+          ">=", 0.9)
+    for loader in ("numpy", "torch"):
+        ratio("14", "%s load warm, resident <= 1.1x plaintext" % loader,
+              "load_%s_resident_warm" % loader, "load_%s_plain" % loader, "<=", 1.1, time)
+    for loader in ("numpy", "torch"):
+        ratio("14", "%s load, caches dropped <= 1.3x plaintext" % loader,
+              "load_%s_ctfs_dropped" % loader, "load_%s_plain_dropped" % loader,
+              "<=", 1.3, time)
+    for loader in ("numpy", "torch"):
+        ratio("14", "%s load memory, caches dropped <= 1.1x plaintext" % loader,
+              "mem_%s_ctfs_dropped" % loader, "mem_%s_plain_dropped" % loader,
+              "<=", 1.1, " (MiB)")
+    ratio("14", "passthrough cold >= 0.9x native", "read_passthrough_cold", "read_native",
+          ">=", 0.9)
+    ratio("14", "passthrough warm >= 0.9x native", "read_passthrough_warm", "read_native",
+          ">=", 0.9)
+    ratio("14", "passthrough mmap load >= 0.9x native", "load_numpy_plain",
+          "load_numpy_passthrough", ">=", 0.9, speed)
+    ratio("5", "warm read, default mode >= 0.9x native", "read_ctfs_warm", "read_native", ">=", 0.9)
+    for loader in ("numpy", "torch"):
+        ratio("5", "%s load cold <= 1.3x plaintext" % loader, "load_%s_ctfs_cold" % loader,
+              "load_%s_plain" % loader, "<=", 1.3, time)
+        ratio("5", "%s load warm <= 1.05x plaintext" % loader, "load_%s_ctfs_warm" % loader,
+              "load_%s_plain" % loader, "<=", 1.05, time)
+    ratio("5", "numpy load from disk <= 1.3x plaintext from disk", "load_numpy_ctfs_disk",
+          "load_numpy_plain_disk", "<=", 1.3, " (time, one file evicted)")
+    plain("5", "daemon RSS <= 64 MiB + cache_size", "rss_ctfs_peak", "<=", 64 + cache_mib,
+          "MiB", ", limit 64 + %g" % cache_mib)
+    plain("5", "open-to-first-byte <= 50 ms", "ofb_ctfs_cold", "<=", 50.0, "ms")
+    plain("-", "policy decision <= 50 us", "policy_decide", "<=", 50.0, "us")
+    return rows
 
 
 def verdict(measured, cmp, limit):
@@ -158,9 +204,9 @@ def _fmt(x, unit=""):
 
 
 def print_summary(fig, cache_mib, out):
-    out.write("\n%-48s %10s %8s  %s\n" % ("target", "measured", "limit", "verdict"))
-    for name, measured, cmp, limit, _ in targets(fig, cache_mib):
-        out.write("%-48s %10s %8s  %s\n" % (name, _fmt(measured, "x"),
+    out.write("\n%-52s %10s %8s  %s\n" % ("target", "measured", "limit", "verdict"))
+    for _, name, measured, cmp, limit, _, _ in targets(fig, cache_mib):
+        out.write("%-52s %10s %8s  %s\n" % (name, _fmt(measured, "x"),
                                             cmp + " " + _fmt(limit), verdict(measured, cmp,
                                                                              limit)))
 
@@ -168,9 +214,9 @@ def print_summary(fig, cache_mib, out):
 def write_json(path, meta, fig, cache_mib):
     doc = dict(meta)
     doc["figures"] = fig.as_dict()
-    doc["targets"] = [{"name": n, "measured": m, "cmp": c, "limit": lim, "formula": how,
-                       "verdict": verdict(m, c, lim)}
-                      for n, m, c, lim, how in targets(fig, cache_mib)]
+    doc["targets"] = [{"issue": issue, "name": n, "measured": m, "cmp": c, "limit": lim,
+                       "formula": how, "figures": keys, "verdict": verdict(m, c, lim)}
+                      for issue, n, m, c, lim, how, keys in targets(fig, cache_mib)]
     with open(path, "w") as f:
         json.dump(doc, f, indent=1)
         f.write("\n")
@@ -191,11 +237,14 @@ def write_markdown(path, meta, fig, cache_mib, notes, chart):
                 meta["alg"], meta["chunk_size"] or "default", meta["many"]["tensors"],
                 _size(meta["many"]["file_bytes"]), meta["runs"], meta["mount_opts"]))
     L.append("## Targets (issues 5 and 14)\n")
-    L.append("| target | measured | limit | verdict | from |")
-    L.append("|---|---:|---:|---|---|")
-    for name, measured, cmp, limit, how in targets(fig, cache_mib):
-        L.append("| %s | %s | %s %s | **%s** | %s |" % (
-            name, _fmt(measured, "x"), cmp, _fmt(limit), verdict(measured, cmp, limit), how))
+    L.append("Ratios are between figures of the same run. A target whose figures "
+             "were not measured shows n/a; the figures table says why.\n")
+    L.append("| issue | target | measured | limit | verdict | from |")
+    L.append("|---|---|---:|---:|---|---|")
+    for issue, name, measured, cmp, limit, how, _ in targets(fig, cache_mib):
+        L.append("| %s | %s | %s | %s %s | **%s** | %s |" % (
+            issue, name, _fmt(measured, "x"), cmp, _fmt(limit), verdict(measured, cmp, limit),
+            how))
     L.append("")
     L.append("## Figures\n")
     L.append("| figure | value | unit | min | max | runs | what |")
@@ -288,10 +337,19 @@ plot 'chart-latency.dat' using 2:xtic(1) title 'p50' lc rgb '#3366aa', \\
      '' using 3 title 'p99' lc rgb '#cc5533'
 """
 
+MEMORY_PLOT = """\
+unset logscale y
+set yrange [0:*]
+set ylabel 'MiB (lower is better)'
+set title 'memory high-water of a load, caches dropped'
+plot 'chart-memory.dat' using 2:xtic(1) notitle lc rgb '#559944'
+"""
+
 
 def write_chart(outdir, fig, data_bytes):
-    """Throughput of every read and load (GB/s) and random-read latencies, as
-    PNG when gnuplot can, SVG otherwise; None without gnuplot."""
+    """Throughput of every read and load (GB/s), random-read latencies and
+    the memory high-water of the loads from dropped caches, as PNG when
+    gnuplot can, SVG otherwise; None without gnuplot."""
     gp = shutil.which("gnuplot")
     if not gp:
         return None
@@ -306,6 +364,11 @@ def write_chart(outdir, fig, data_bytes):
         p50, p99 = fig.value("rand4k_%s_p50" % base), fig.value("rand4k_%s_p99" % base)
         if p50 is not None:
             lat.append((base, p50, p99))
+    mem = [(key, fig.value(key)) for key in FIGURE_KEYS
+           if key.startswith("mem_") and fig.value(key) is not None]
+    with open(os.path.join(outdir, "chart-memory.dat"), "w") as f:
+        for k, v in mem:
+            f.write('"%s" %.1f\n' % (k, v))
     with open(os.path.join(outdir, "chart-throughput.dat"), "w") as f:
         for k, v in rows:
             f.write('"%s" %.4f\n' % (k, v))
@@ -314,12 +377,14 @@ def write_chart(outdir, fig, data_bytes):
             f.write('"%s" %.2f %.2f\n' % (k, a, b))
     terms = subprocess.run([gp, "-e", "set terminal"], capture_output=True, text=True)
     listing = terms.stdout + terms.stderr
+    panels = 1 + bool(lat) + bool(mem)
+    width = 1100 if panels < 3 else 1500
     if "pngcairo" in listing:
-        term, ext = "pngcairo size 1100,800 font 'sans,9'", "png"
+        term, ext = "pngcairo size %d,800 font 'sans,9'" % width, "png"
     elif " png " in listing:
-        term, ext = "png size 1100,800", "png"
+        term, ext = "png size %d,800" % width, "png"
     else:
-        term, ext = "svg size 1100,800", "svg"
+        term, ext = "svg size %d,800" % width, "svg"
     chart = os.path.join(outdir, "chart." + ext)
     script = """\
 set terminal %s
@@ -337,8 +402,9 @@ set yrange [0:*]
 set ylabel 'GB/s (higher is better)'
 set title 'sequential reads and loaders'
 plot 'chart-throughput.dat' using 2:xtic(1) notitle lc rgb '#3366aa'
-%sunset multiplot
-""" % (term, os.path.basename(chart), 2 if lat else 1, LATENCY_PLOT if lat else "")
+%s%sunset multiplot
+""" % (term, os.path.basename(chart), panels, LATENCY_PLOT if lat else "",
+       MEMORY_PLOT if mem else "")
     with open(os.path.join(outdir, "chart.gp"), "w") as f:
         f.write(script)
     p = subprocess.run([gp, "chart.gp"], cwd=outdir, capture_output=True, text=True)
