@@ -377,34 +377,39 @@ def write_chart(outdir, fig, data_bytes):
             f.write('"%s" %.2f %.2f\n' % (k, a, b))
     terms = subprocess.run([gp, "-e", "set terminal"], capture_output=True, text=True)
     listing = terms.stdout + terms.stderr
-    panels = 1 + bool(lat) + bool(mem)
-    width = 1100 if panels < 3 else 1500
+    # the throughput panel has a bar per figure (30 or so): it gets the
+    # whole top row, the latency and memory panels share the bottom one
+    small = [plot for plot, have in ((LATENCY_PLOT, lat), (MEMORY_PLOT, mem)) if have]
+    top = 0.55 if small else 1.0
     if "pngcairo" in listing:
-        term, ext = "pngcairo size %d,800 font 'sans,9'" % width, "png"
+        term, ext = "pngcairo size 1200,%d font 'sans,9'" % (1100 if small else 700), "png"
     elif " png " in listing:
-        term, ext = "png size %d,800" % width, "png"
+        term, ext = "png size 1200,%d" % (1100 if small else 700), "png"
     else:
-        term, ext = "svg size %d,800" % width, "svg"
+        term, ext = "svg size 1200,%d" % (1100 if small else 700), "svg"
     chart = os.path.join(outdir, "chart." + ext)
+    below = "".join("set origin %g,0\nset size %g,%g\n%s" % (
+        i / len(small), 1.0 / len(small), 1 - top, plot) for i, plot in enumerate(small))
     script = """\
 set terminal %s
 set output '%s'
-set multiplot layout 1,%d title 'ctfs benchmark (medians)'
+set multiplot title 'ctfs benchmark (medians)'
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.8 border -1
 set boxwidth 0.9
 set xtics rotate by -45 noenhanced
-set bmargin 8
-set rmargin 6
+set bmargin 11
+set rmargin 10
 set grid ytics
 set yrange [0:*]
 set ylabel 'GB/s (higher is better)'
 set title 'sequential reads and loaders'
+set origin 0,%g
+set size 1,%g
 plot 'chart-throughput.dat' using 2:xtic(1) notitle lc rgb '#3366aa'
-%s%sunset multiplot
-""" % (term, os.path.basename(chart), panels, LATENCY_PLOT if lat else "",
-       MEMORY_PLOT if mem else "")
+%sunset multiplot
+""" % (term, os.path.basename(chart), 1 - top, top * 0.96, below)
     with open(os.path.join(outdir, "chart.gp"), "w") as f:
         f.write(script)
     p = subprocess.run([gp, "chart.gp"], cwd=outdir, capture_output=True, text=True)
