@@ -12,7 +12,7 @@ from conftest import BUILD, IN_CI, REPO, binary, need
 
 BENCH = os.path.join(REPO, "tools", "bench", "ctfs-bench")
 
-# The figures issue 5 asks for; kept here on purpose rather than imported
+# The figures issues 5 and 14 ask for; kept here on purpose rather than imported
 # from the benchmark, so that a figure dropped there fails this test.
 FIGURES = [
     "read_native", "read_ctfs_cold", "read_ctfs_warm",
@@ -21,6 +21,14 @@ FIGURES = [
     "load_numpy_plain", "load_numpy_ctfs_cold", "load_numpy_ctfs_warm",
     "load_torch_plain", "load_torch_ctfs_cold", "load_torch_ctfs_warm",
     "load_numpy_plain_disk", "load_numpy_ctfs_disk",
+    "load_numpy_plain_dropped", "load_numpy_ctfs_dropped",
+    "load_torch_plain_dropped", "load_torch_ctfs_dropped",
+    "mem_numpy_plain_dropped", "mem_numpy_ctfs_dropped",
+    "mem_torch_plain_dropped", "mem_torch_ctfs_dropped",
+    "read_resident_cold", "read_resident_warm",
+    "load_numpy_resident_warm", "load_torch_resident_warm",
+    "ofb_resident", "rss_resident_peak", "locked_resident",
+    "tgsp_open_per_gib", "read_tgsp",
     "rand4k_native_p50", "rand4k_native_p99",
     "rand4k_ctfs_cold_p50", "rand4k_ctfs_cold_p99",
     "rand4k_ctfs_warm_p50", "rand4k_ctfs_warm_p99",
@@ -28,8 +36,11 @@ FIGURES = [
     "rss_ctfs_peak", "rss_ctfs_peak_many", "rss_gocryptfs_peak",
 ]
 GOCRYPTFS = {"read_gocryptfs_cold", "read_gocryptfs_warm", "rss_gocryptfs_peak"}
-TORCH = {"load_torch_plain", "load_torch_ctfs_cold", "load_torch_ctfs_warm"}
-TARGETS = 13
+TORCH = {k for k in FIGURES if "torch" in k}
+# -o resident is being built: a daemon without it leaves these out, saying so
+RESIDENT = {k for k in FIGURES if "resident" in k}
+TGSP = {"tgsp_open_per_gib", "read_tgsp"}      # a hook, not measured yet
+TARGETS = 20
 
 
 def have_torch():
@@ -61,6 +72,13 @@ def test_bench_quick_reports_every_figure(tmp_path):
         f = doc["figures"].get(key)
         assert f is not None, "figure %s missing from report.json" % key
         assert "`%s`" % key in md, "figure %s missing from report.md" % key
+        if key in TGSP:
+            assert f["value"] is None and "bench_tgsp_mount.sh" in f["skipped"], f
+            continue
+        if key in RESIDENT and f["value"] is None and \
+                f["skipped"].startswith("ctfs -o resident did not mount"):
+            optional.add(key)
+            continue
         if f["value"] is None and key in optional:
             continue
         assert f["value"] is not None and f["value"] > 0 and f["runs"], \
@@ -70,7 +88,7 @@ def test_bench_quick_reports_every_figure(tmp_path):
     for t in doc["targets"]:
         assert t["verdict"] in ("PASS", "MISS", "n/a"), t
         if t["verdict"] == "n/a":
-            assert optional, "target %s not evaluated" % t["name"]
+            assert set(t["figures"]) & optional, "target %s not evaluated" % t["name"]
         assert t["name"] in p.stdout, "target %s not printed" % t["name"]
         assert t["name"] in md
 
