@@ -281,15 +281,29 @@ HOW = """\
   empty chunk cache; new inodes: nothing of the view in the kernel page
   cache). The *backing* file is in the host page cache (read just before;
   its residency is checked with `fincore`), so cold measures decryption and
-  FUSE, not the disk. Caches are never dropped globally: `drop_caches`
-  would also evict the backing and plaintext files and turn the benchmark
-  into a disk benchmark.
+  FUSE, not the disk. Only the `dropped` group below drops the caches.
 - **warm**: a second pass over the same file on the same mount, after the
   cold pass, through a new open.
 - **from disk** (`*_disk`): the file (plaintext, or the backing file of a
   fresh ctfs mount) is evicted from the page cache with
   `posix_fadvise(DONTNEED)` first; an alternative reading of "cold" for the
-  loader target. Only that one file is evicted.
+  loader target. Only that one file is evicted (no root needed); kept for
+  comparison with earlier reports, the target of issue 14 uses `dropped`.
+- **caches dropped** (`*_dropped`, root only, last group of each run):
+  `sync; echo 3 > /proc/sys/vm/drop_caches` before each load, so the
+  plaintext, or the backing file and everything the daemon opens, comes
+  from the disk. The ctfs mount is made before the drop and is fresh (empty
+  chunk cache). numpy and torch loaders as below. Afterwards every file is
+  read back into the page cache for the next run's other groups.
+- **memory high-water** (`mem_*_dropped`): during each of those loads a
+  thread samples every 10 ms `Cached + Buffers` of /proc/meminfo (every
+  file page, the FUSE view's and a memfd's included) and the daemon's
+  `RssAnon` (its file and shared pages are in the page cache already);
+  the figure is the highest sum of page cache growth since the start of
+  the load plus daemon anonymous RSS. The loader's own destination buffer
+  is the same for both and not counted. The page cache is the machine's:
+  another process reading files during the load adds to the figure. The
+  notes give the two parts of the last run.
 - **loaders**: numpy maps the file once and copies every tensor out of the
   mapping (what safetensors' mmap loading does; every page is faulted in);
   torch reads every tensor with one `pread` and wraps it with
@@ -301,6 +315,17 @@ HOW = """\
   mount. Built against libfuse >= 3.17 and run as root, ctfs hands such
   files to the kernel (passthrough); against 3.14 the daemon serves them.
   The header line names the libfuse build; compare reports of both builds.
+- **resident** (`*_resident*`): the same model through a fresh mount with
+  `-o resident` (a protected file is decrypted whole into locked memory at
+  its first open, and passed through to the kernel with libfuse >= 3.17 as
+  root): a cold sequential read (pays for that decryption), a warm one,
+  then the numpy and torch loaders on the same mount; the daemon's VmHWM
+  and its resident locked memory (`Locked` of smaps_rollup: VmLck counts
+  whole mappings under `mlockall(MCL_ONFAULT)`) just before unmounting;
+  and open to first byte of the main model on another fresh mount. A
+  daemon that refuses the option is left out with its message.
+- **TGSP** (`tgsp_*`): not measured by ctfs-bench yet;
+  `tests/bench_tgsp_mount.sh` measures a package by hand.
 - **random 4 KiB**: `pread`s of 4 KiB at random 4 KiB-aligned offsets in the
   tensor data; cold on a fresh mount, warm repeating the same offsets on the
   same mount. p50/p99 of each run, median over runs.
@@ -308,6 +333,9 @@ HOW = """\
   with 1500+ tensors (lookup, header load, signature check, key lookup and
   unwrapping of every tensor's key happen in there).
 - **RSS**: `VmHWM` of the daemon, read from /proc just before each unmount.
+- **targets**: each is a ratio of two figures of the same run (or one
+  figure against a fixed limit); the issue column says which issue set it.
+  A target of a group that was skipped shows n/a.
 - **contention**: this machine is shared. Before each run the benchmark
   waits (`--settle`, up to 60 s) for a second in which other processes use
   under 10% of the CPU, and during each run it measures the share of the
