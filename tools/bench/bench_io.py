@@ -169,8 +169,8 @@ class HighWater:
         return self.peak_kib / 1024.0
 
 
-def resident_fraction(path):
-    """Share of path in the page cache (fincore), or None if unknown."""
+def _fincore(path):
+    """(bytes of path in the page cache, its size), or None if unknown."""
     exe = shutil.which("fincore")
     if not exe:
         return None
@@ -180,7 +180,22 @@ def resident_fraction(path):
         res, size = (int(x) for x in p.stdout.split())
     except ValueError:
         return None
+    return res, size
+
+
+def resident_fraction(path):
+    """Share of path in the page cache (fincore), or None if unknown."""
+    got = _fincore(path)
+    if got is None:
+        return None
+    res, size = got
     return res / size if size else 1.0
+
+
+def cached_mib(path):
+    """MiB of path in the page cache (fincore), or None if unknown."""
+    got = _fincore(path)
+    return None if got is None else got[0] / float(1 << 20)
 
 
 class Scratch:
