@@ -169,7 +169,8 @@ def targets(fig, cache_mib):
           ">=", 0.9)
     ratio("14", "passthrough mmap load >= 0.9x native", "load_numpy_plain",
           "load_numpy_passthrough", ">=", 0.9, speed)
-    ratio("5", "warm read, default mode >= 0.9x native", "read_ctfs_warm", "read_native", ">=", 0.9)
+    ratio("5", "warm read, default mode >= 0.9x native", "read_ctfs_warm", "read_native",
+          ">=", 0.9)
     for loader in ("numpy", "torch"):
         ratio("5", "%s load cold <= 1.3x plaintext" % loader, "load_%s_ctfs_cold" % loader,
               "load_%s_plain" % loader, "<=", 1.3, time)
