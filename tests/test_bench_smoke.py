@@ -27,6 +27,7 @@ FIGURES = [
     "mem_torch_plain_dropped", "mem_torch_ctfs_dropped",
     "read_resident_cold", "read_resident_warm",
     "load_numpy_resident_warm", "load_torch_resident_warm",
+    "load_numpy_resident_dropped", "mem_numpy_resident_dropped",
     "ofb_resident", "rss_resident_peak", "locked_resident",
     "tgsp_open_per_gib", "read_tgsp",
     "rand4k_native_p50", "rand4k_native_p99",
@@ -40,7 +41,7 @@ TORCH = {k for k in FIGURES if "torch" in k}
 # -o resident is being built: a daemon without it leaves these out, saying so
 RESIDENT = {k for k in FIGURES if "resident" in k}
 TGSP = {"tgsp_open_per_gib", "read_tgsp"}      # a hook, not measured yet
-TARGETS = 20
+TARGETS = 22
 
 
 def have_torch():
