@@ -318,7 +318,8 @@ HOW = """\
   of the plaintext, or of the view and the backing file) and "other", and
   warn when "other" exceeds 5% of the model. With `-o resident` available
   the numpy load is also measured through a resident mount
-  (`*_numpy_resident_dropped`): its copy is a memfd, in the page cache.
+  (`load_numpy_resident_dropped`, `mem_numpy_resident_dropped`): its
+  copy is a memfd, in the page cache.
 - **loaders**: numpy maps the file once and copies every tensor out of the
   mapping (what safetensors' mmap loading does; every page is faulted in);
   torch reads every tensor with one `pread` and wraps it with
@@ -359,7 +360,7 @@ HOW = """\
   `--runs` attempts, and the calmest runs are kept; kept runs above 5% are
   listed in the notes, every attempt is in report.json (`contention`).
 - Before the timed runs every view (ctfs encrypted, many-tensor,
-  passthrough, gocryptfs) is read once and compared with the plaintext
+  passthrough, resident, gocryptfs) is read once and compared with the plaintext
   (sha256 of the tensor data), so no figure comes from wrong bytes.
 """
 
