@@ -7,11 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <linux/magic.h>
+#include <sys/mman.h>
+#include <sys/vfs.h>
 
 #include "crypto/aead.h"
 #include "crypto/secmem.h"
 #include "ct/crypto_entries.h"
 #include "ct/range_map.h"
+#include "ct/read_front.h"
 #include "ct/v1_reader.h"
 #include "safetensors/safetensors.h"
 #include "tap.h"
@@ -315,6 +319,85 @@ out:
 	v1_teardown(&c);
 }
 
+/* --- the backing file's page cache around a sequential reader ------------ */
+
+#define FRONT_FILE (48u << 20)
+#define FRONT_STEP (2u << 20)
+#define FRONT_START 1234u	/* tensor data rarely starts on a page */
+
+/* Share of the pages of [from, to) of fd in the page cache. */
+static double cached_share(int fd, uint64_t from, uint64_t to)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	size_t pages = (size_t)((to - from) / (uint64_t)page), in = 0;
+	unsigned char *vec = malloc(pages ? pages : 1);
+	void *map = mmap(NULL, to - from, PROT_READ, MAP_SHARED, fd, (off_t)from);
+
+	if (!vec || map == MAP_FAILED || mincore(map, to - from, vec)) {
+		free(vec);
+		if (map != MAP_FAILED)
+			munmap(map, to - from);
+		return -1;
+	}
+	for (size_t i = 0; i < pages; i++)
+		in += vec[i] & 1;
+	munmap(map, to - from);
+	free(vec);
+	return (double)in / (double)(pages ? pages : 1);
+}
+
+/* Read [FRONT_START, FRONT_FILE) in FRONT_STEP requests, in order or from
+ * the end backwards; 0 when every byte matched. */
+static int front_pass(int fd, const uint8_t *want, bool forward)
+{
+	struct ctfs_read_front f = { 0 };
+	uint8_t *buf = malloc(FRONT_STEP);
+	size_t steps = (FRONT_FILE - FRONT_START) / FRONT_STEP;
+	int bad = !buf;
+
+	for (size_t i = 0; !bad && i < steps; i++) {
+		uint64_t off = FRONT_START + (forward ? i : steps - 1 - i) * (uint64_t)FRONT_STEP;
+
+		bad = ctfs_front_pread(&f, fd, buf, FRONT_STEP, off) ||
+		      memcmp(buf, want + off, FRONT_STEP);
+	}
+	free(buf);
+	return bad;
+}
+
+static void test_read_front(void)
+{
+	char path[] = "ctfs-test-front-XXXXXX";	/* the build tree: tmpfs keeps its pages */
+	uint8_t *data = malloc(FRONT_FILE);
+	struct statfs sfs;
+	int fd = data ? mkstemp(path) : -1;
+
+	if (fd < 0 || fstatfs(fd, &sfs) || sfs.f_type == TMPFS_MAGIC) {
+		tap_ok(fd >= 0, "read front: a file to test with # SKIP %s",
+		       fd < 0 ? strerror(errno) : "on tmpfs, whose pages cannot be dropped");
+		goto out;
+	}
+	tap_fill(data, FRONT_FILE);
+	if (ctfs_pwrite_full(fd, data, FRONT_FILE, 0) || fsync(fd)) {
+		tap_ok(0, "read front: write the test file: %s", strerror(errno));
+		goto out;
+	}
+	tap_ok(!front_pass(fd, data, false) && cached_share(fd, 0, FRONT_FILE) > 0.9,
+	       "read front: reads out of order return the file and leave its pages cached");
+	tap_ok(!front_pass(fd, data, true), "read front: a sequential pass returns the file");
+	tap_ok(cached_share(fd, 0, FRONT_FILE / 2) < 0.1,
+	       "read front: what a sequential reader left behind is no longer cached (%.2f)",
+	       cached_share(fd, 0, FRONT_FILE / 2));
+	tap_ok(cached_share(fd, FRONT_FILE - 2 * CTFS_FRONT_DROP, FRONT_FILE) > 0.9,
+	       "read front: the stretch just behind the reader stays cached");
+out:
+	if (fd >= 0) {
+		close(fd);
+		unlink(path);
+	}
+	free(data);
+}
+
 int main(void)
 {
 	if (ctfs_secmem_init())
@@ -327,5 +410,6 @@ int main(void)
 	test_v1_reader(CTFS_ALG_CHACHA20POLY1305, 2 * CTFS_STREAM_BLOCK);
 	test_v1_reader(CTFS_ALG_AES128GCM, 1 + tap_below(5 * CTFS_STREAM_BLOCK));
 	test_v1_reader(CTFS_ALG_AES128GCM, 0);
+	test_read_front();
 	return tap_done();
 }

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "ct/crypto_entries.h"
+#include "ct/read_front.h"
 #include "keys/keyprov.h"
 #include "safetensors/safetensors.h"
 #include "util.h"
@@ -55,6 +56,7 @@ struct ctfs_model {
 	pthread_mutex_t lock;         /* serialises unlocking */
 	pthread_mutex_t stream_lock;  /* serialises first checks of v1 tensors (long) */
 	struct ctfs_stream_state **streams; /* per tensor, v1 only, built lazily */
+	struct ctfs_read_front front; /* the backing file around sequential readers */
 };
 
 /* Open and examine the backing file at path (relative to dirfd).

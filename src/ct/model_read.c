@@ -35,7 +35,7 @@ static int open_chunk(struct ctfs_model *m, size_t t, uint64_t chunk, uint8_t *i
 
 	rc = ctfs_ct_chunk_nonce(ct->iv, chunk, nonce);
 	if (!rc)
-		rc = ctfs_pread_full(m->fd, in, len, file_off);
+		rc = ctfs_front_pread(&m->front, m->fd, in, len, file_off);
 	if (!rc)
 		rc = ctfs_aead_open(m->ci->alg, ctfs_model_dek(m, t), nonce, NULL, 0, in, len, in,
 				    ct->tags + chunk * CTFS_AEAD_TAG);
@@ -80,7 +80,7 @@ static int plain_chunk(struct ctfs_model *m, size_t t, uint64_t chunk, uint8_t *
 {
 	uint64_t file_off = m->h->data_start + m->h->tensors[t].begin +
 			    chunk * m->digests->chunk_size;
-	int rc = ctfs_pread_full(m->fd, out, len, file_off);
+	int rc = ctfs_front_pread(&m->front, m->fd, out, len, file_off);
 
 	if (!rc && ctfs_digests_check(m->digests, t, chunk, out, len)) {
 		ctfs_err("%s: plaintext tensor '%s' chunk %llu fails its digest (tampered or "
@@ -180,7 +180,8 @@ static int read_seg(void *arg, const struct ctfs_seg *s)
 	case CTFS_SEG_PLAIN:
 		if (ctfs_digests_cover(ctx->m->digests, s->tensor))
 			return read_plain_verified(ctx, s);
-		return ctfs_pread_full(ctx->m->fd, ctx->buf + s->buf_off, s->len, s->off);
+		return ctfs_front_pread(&ctx->m->front, ctx->m->fd, ctx->buf + s->buf_off, s->len,
+					s->off);
 	case CTFS_SEG_CHUNK:
 		return read_chunk(ctx, s);
 	case CTFS_SEG_STREAM:
