@@ -55,6 +55,7 @@ enum ctfs_mslot {
 	CTFS_M_CACHE_EVICTIONS,
 	CTFS_M_CACHE_BYTES,                            /* gauge */
 	CTFS_M_CACHE_BUDGET_BYTES,                     /* gauge */
+	CTFS_M_RESIDENT_BYTES,                         /* gauge */
 	CTFS_M_TAG_FAILURES,
 	CTFS_M_KEY_FOUND,
 	CTFS_M_KEY_ABSENT,

@@ -30,6 +30,8 @@ static const struct desc slot_desc[CTFS_M__N] = {
 				 "Locked memory held by the chunk cache.", NULL },
 	[CTFS_M_CACHE_BUDGET_BYTES] = { "ctfs_cache_budget_bytes", "gauge",
 					"Budget of the chunk cache.", NULL },
+	[CTFS_M_RESIDENT_BYTES] = { "ctfs_resident_plaintext_bytes", "gauge",
+				    "Locked memory held by resident plaintext copies.", NULL },
 	[CTFS_M_TAG_FAILURES] = { "ctfs_tag_failures_total", "counter",
 				  "Chunks or tensors that failed authentication.", NULL },
 	[CTFS_M_KEY_FOUND] = { "ctfs_key_lookups_total", "counter", "Key lookups by result.",
@@ -114,7 +116,7 @@ static int head(struct ctfs_buf *o, const char *name, const char *type, const ch
 static bool is_gauge(enum ctfs_mslot s)
 {
 	return s == CTFS_M_OPEN_HANDLES || s == CTFS_M_CACHE_BYTES ||
-	       s == CTFS_M_CACHE_BUDGET_BYTES;
+	       s == CTFS_M_CACHE_BUDGET_BYTES || s == CTFS_M_RESIDENT_BYTES;
 }
 
 static int put_slot(struct ctfs_buf *o, const struct desc *d, uint64_t v, bool gauge)

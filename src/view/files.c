@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "ct/chunk_cache.h"
@@ -25,6 +26,8 @@ struct model_handle {
 	struct ctfs_view *v;
 	struct ctfs_entry *e;		/* encrypted: the entry, held */
 	struct ctfs_model *m;
+	struct ctfs_rcopy *rc;		/* served from its resident copy, or NULL */
+	bool lazy_wanted;		/* wanted resident, served lazily */
 };
 
 /* Open bpath for reading: regular files only, without blocking (a FIFO
@@ -121,6 +124,8 @@ static ssize_t file_read(struct ctfs_handle *h, uint8_t *buf, size_t size, uint6
 {
 	struct model_handle *fh = (struct model_handle *)h;
 
+	if (fh->rc)
+		return ctfs_rcopy_read(fh->rc, buf, size, off);
 	return ctfs_model_read(fh->m, fh->v->cache, buf, size, off);
 }
 
@@ -128,6 +133,10 @@ static void file_release(struct ctfs_handle *h)
 {
 	struct model_handle *fh = (struct model_handle *)h;
 
+	if (fh->rc)
+		ctfs_resident_put(fh->v->resident, fh->rc);
+	if (fh->lazy_wanted)
+		ctfs_resident_lazy_close(fh->v->resident, fh->e);
 	ctfs_model_put(fh->m);
 	ctfs_registry_put(fh->v->reg, fh->e);
 	free(fh);
@@ -150,10 +159,22 @@ int ctfs_handle_plain_fd(const struct ctfs_handle *h, int *fd, struct stat *id,
 	return 0;
 }
 
+int ctfs_handle_resident_fd(const struct ctfs_handle *h, int *fd, struct stat *id,
+			    const char **name)
+{
+	const struct model_handle *fh = (const struct model_handle *)h;
+
+	if (h->ops != &file_ops || !fh->rc)
+		return -ENOENT;
+	ctfs_rcopy_fd(fh->rc, fd, id);
+	*name = fh->e->bpath;
+	return 0;
+}
+
 static int new_handle(struct ctfs_view *v, struct ctfs_entry *e, struct ctfs_model *m,
 		      struct ctfs_handle **h)
 {
-	struct model_handle *fh = malloc(sizeof(*fh));
+	struct model_handle *fh = calloc(1, sizeof(*fh));
 
 	if (!fh)
 		return -ENOMEM;
@@ -165,7 +186,25 @@ static int new_handle(struct ctfs_view *v, struct ctfs_entry *e, struct ctfs_mod
 	return 0;
 }
 
-/* An encrypted file: the entry's model, once the checks allow it. */
+/* A handle of a file wanted resident: served from the copy, or lazily
+ * when the copy cannot be had; -EIO when the copy failed verification. */
+static int attach_resident(struct ctfs_view *v, struct ctfs_entry *e, const char *path,
+			   struct model_handle *fh)
+{
+	int rc = ctfs_resident_get(v->resident, e, e->model, v->cache, path, &fh->rc);
+
+	if (rc == -EIO)
+		return rc;
+	if (rc == -EBUSY)
+		ctfs_debug("%s: open lazily already: this open is served lazily too", path);
+	else if (rc)
+		ctfs_warn("%s: not made resident (%s): served lazily", path, strerror(-rc));
+	fh->lazy_wanted = rc != 0;
+	return 0;
+}
+
+/* An encrypted file: the entry's model, once the checks allow it (every
+ * open, resident or not). */
 static int open_encrypted(struct ctfs_view *v, struct ctfs_entry *e, const char *path,
 			  const struct ctfs_caller *who, struct ctfs_handle **h)
 {
@@ -174,8 +213,17 @@ static int open_encrypted(struct ctfs_view *v, struct ctfs_entry *e, const char 
 	if (rc)
 		return rc;
 	rc = new_handle(v, e, ctfs_model_get(e->model), h);
-	if (rc)
+	if (rc) {
 		ctfs_model_put(e->model);
+		return rc;
+	}
+	if (v->resident && ctfs_resident_wanted(v->resident, path)) {
+		rc = attach_resident(v, e, path, (struct model_handle *)*h);
+		if (rc) {
+			ctfs_model_put(e->model);
+			free(*h);
+		}
+	}
 	return rc;
 }
 

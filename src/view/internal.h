@@ -10,6 +10,7 @@
 #include "policy/facts.h"
 #include "tgsp/tgsp.h"
 #include "view/registry.h"
+#include "view/resident.h"
 #include "view/view.h"
 
 struct ctfs_view {
@@ -31,6 +32,7 @@ struct ctfs_view {
 	bool audit_fail_allow;
 	struct ctfs_host_facts host;
 	struct ctfs_keyfetch_cfg *keyserver;	/* key release service, or NULL */
+	struct ctfs_resident *resident;		/* -o resident, or NULL */
 };
 
 /* An open file: each kind brings its own read and release. */

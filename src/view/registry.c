@@ -211,6 +211,13 @@ int ctfs_registry_get(struct ctfs_registry *r, enum ctfs_entry_kind kind, const 
 	return e ? 0 : -ENOMEM;
 }
 
+void ctfs_registry_hold(struct ctfs_registry *r, struct ctfs_entry *e)
+{
+	pthread_mutex_lock(&r->lock);
+	e->refs++;	/* held already: not on the LRU list */
+	pthread_mutex_unlock(&r->lock);
+}
+
 void ctfs_registry_put(struct ctfs_registry *r, struct ctfs_entry *e)
 {
 	struct ctfs_entry *victims = NULL;

@@ -18,6 +18,7 @@
 struct ctfs_model;
 struct ctfs_pkg;
 struct ctfs_rego;
+struct ctfs_rcopy;
 
 enum ctfs_entry_kind { CTFS_ENTRY_FILE, CTFS_ENTRY_PKG };
 
@@ -42,6 +43,12 @@ struct ctfs_entry {
 	struct ctfs_rego *policy;
 	char policy_hash[65];
 
+	/* FILE: its resident copy (view/resident.c) and its handles served
+	 * lazily although it is wanted resident, under the resident store's
+	 * lock */
+	struct ctfs_rcopy *resident;
+	unsigned int resident_lazy;
+
 	/* registry bookkeeping, under the registry lock */
 	unsigned int refs;
 	bool hashed;
@@ -63,6 +70,8 @@ void ctfs_registry_free(struct ctfs_registry *r);
  * older version of the file. bpath names it in logs. */
 int ctfs_registry_get(struct ctfs_registry *r, enum ctfs_entry_kind kind, const struct stat *id,
 		      const char *bpath, struct ctfs_entry **out);
+/* Another reference to an entry the caller holds. */
+void ctfs_registry_hold(struct ctfs_registry *r, struct ctfs_entry *e);
 /* Give the reference back; an unused entry joins the LRU list. */
 void ctfs_registry_put(struct ctfs_registry *r, struct ctfs_entry *e);
 /* Record what a loaded entry costs beyond the entry itself (call with a

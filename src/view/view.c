@@ -59,6 +59,12 @@ int ctfs_view_new(const struct ctfs_view_opts *o, struct ctfs_view **out, char *
 			ctfs_seterr(err, errlen, "out of memory");
 		goto fail;
 	}
+	if (o->resident && ctfs_resident_new(o->resident, o->resident_grace, v->reg,
+					     &v->resident)) {
+		rc = -ENOMEM;
+		ctfs_seterr(err, errlen, "out of memory");
+		goto fail;
+	}
 	if (o->tgsp_trust) {
 		char why[512] = "";
 
@@ -79,6 +85,7 @@ void ctfs_view_free(struct ctfs_view *v)
 {
 	if (!v)
 		return;
+	ctfs_resident_free(v->resident);	/* gives its entries back */
 	ctfs_registry_free(v->reg);	/* before the cache its entries drop from */
 	ctfs_view_access_free(v);
 	ctfs_cache_free(v->cache);
@@ -94,6 +101,11 @@ void ctfs_view_free(struct ctfs_view *v)
 const char *ctfs_view_source(const struct ctfs_view *v)
 {
 	return v->source;
+}
+
+int ctfs_view_set_mountpoint(struct ctfs_view *v, const char *mountpoint)
+{
+	return v->resident ? ctfs_resident_set_mountpoint(v->resident, mountpoint) : 0;
 }
 
 int ctfs_view_getattr(struct ctfs_view *v, const char *path, struct stat *st)

@@ -47,9 +47,15 @@ struct ctfs_view_opts {
 	/* key release service for master keys missing from ring, or NULL
 	 * (keyfetch.h; its fleet defaults to the one above) */
 	const struct ctfs_keyfetch_cfg *keyserver;
+	/* resident plaintext (view/resident.h): off unless set; "" makes every
+	 * encrypted file resident, else fnmatch patterns separated by ':' on
+	 * the path in the mount (no leading '/') */
+	const char *resident;
+	unsigned resident_grace;	/* seconds a copy outlives its last handle */
 };
 
 #define CTFS_VIEW_HEADER_CACHE_DEFAULT (64u << 20)
+#define CTFS_VIEW_RESIDENT_GRACE_DEFAULT 30u
 
 /* Who is opening: the process a front end reports for the request. */
 struct ctfs_caller {
@@ -86,6 +92,17 @@ void ctfs_handle_release(struct ctfs_handle *h);
  * makes (decrypted views, TGSP package members). */
 int ctfs_handle_plain_fd(const struct ctfs_handle *h, int *fd, struct stat *id,
 			 const char **name);
+
+/* For a front end that can let the kernel serve a file itself: a handle
+ * served from a resident copy gives that copy's memfd (still the view's;
+ * sealed against writes and size changes), its identity and the SOURCE
+ * path of the file; -ENOENT for every other handle. The copy is from then
+ * on taken to be mapped by readers (it is wiped only once nobody maps it). */
+int ctfs_handle_resident_fd(const struct ctfs_handle *h, int *fd, struct stat *id,
+			    const char **name);
+/* Where the mount is shown (absolute path), for resident copies: call
+ * before the mount is made. 0 or -ENOMEM. */
+int ctfs_view_set_mountpoint(struct ctfs_view *v, const char *mountpoint);
 
 /* For status and tests: entries in the registry and the estimated memory
  * of those no handle uses (bounded by header_cache). */
