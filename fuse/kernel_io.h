@@ -29,8 +29,9 @@ void ctfs_kio_before_mount(void);
 void ctfs_kio_init(struct ctfs_mount *mt, struct fuse_conn_info *conn);
 
 /* From the open operation, once the view opened handle h (fi->fh set):
- * for a plain file, sets fi->backing_id when the kernel takes the file
- * over. Otherwise, or failing that, the open goes on as before. */
+ * for a plain file or a resident copy, sets fi->backing_id when the kernel
+ * takes the file over. Otherwise, or failing that, the open goes on as
+ * before (a resident copy is then served by the daemon with memcpy). */
 void ctfs_kio_open(struct ctfs_mount *mt, const struct ctfs_handle *h, struct fuse_file_info *fi);
 
 /* From the release operation, for every handle: drops what

@@ -53,6 +53,9 @@ struct options {
 	char *policy_data;
 	char *audit;
 	char *audit_fail;
+	int resident_all;
+	char *resident;
+	char *resident_grace;
 	int help;
 	int version;
 };
@@ -84,6 +87,9 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("policy_data=%s", policy_data),
 	OPT("audit=%s", audit),
 	OPT("audit_fail=%s", audit_fail),
+	OPT("resident", resident_all),
+	OPT("resident=%s", resident),
+	OPT("resident_grace=%s", resident_grace),
 	OPT("-h", help),
 	OPT("--help", help),
 	OPT("-V", version),
@@ -139,10 +145,19 @@ static void usage(const char *prog)
 	       "    -o policy_data=FILE    JSON given to policies as data\n"
 	       "    -o audit=FILE          append a JSON line per access decision (mode 0600)\n"
 	       "    -o audit_fail=deny|allow  when the audit file cannot be written (deny)\n"
+	       "    -o resident            decrypt and verify each encrypted file whole into\n"
+	       "                           locked memory at its first open and serve it from\n"
+	       "                           there (the kernel's, with passthrough): native read\n"
+	       "                           and mmap speed for open latency and RAM\n"
+	       "    -o resident=PAT[:PAT...]  only files whose path in the mount matches a\n"
+	       "                           pattern (fnmatch, no leading '/', '*' matches '/')\n"
+	       "    -o resident_grace=S    seconds a resident copy outlives its last handle\n"
+	       "                           before it is wiped (default %u)\n"
 	       "    -o allow_other,uid=N,gid=N,umask=M   as for other FUSE file systems\n"
 	       "    -f                     stay in the foreground, log to stderr\n"
 	       "    -h, --help / -V, --version   this text / the version\n\n",
-	       prog, DEFAULT_CACHE, DEFAULT_READAHEAD, CTFS_VIEW_HEADER_CACHE_DEFAULT >> 20);
+	       prog, DEFAULT_CACHE, DEFAULT_READAHEAD, CTFS_VIEW_HEADER_CACHE_DEFAULT >> 20,
+	       CTFS_VIEW_RESIDENT_GRACE_DEFAULT);
 }
 
 /* The first positional argument is SOURCE; the rest go to FUSE. */
@@ -245,6 +260,44 @@ static size_t fit_memlock(size_t cache)
 	return fit;
 }
 
+/* -o resident promises plaintext that is never swapped: refuse the mount
+ * rather than lock part of it. Locking is possible without limit with
+ * CAP_IPC_LOCK or an unlimited RLIMIT_MEMLOCK (raised here when the hard
+ * limit allows). */
+static int resident_can_lock(void)
+{
+	struct rlimit rl;
+
+	if (can_lock_without_limit())
+		return 0;
+	if (!getrlimit(RLIMIT_MEMLOCK, &rl) && rl.rlim_max == RLIM_INFINITY) {
+		rl.rlim_cur = RLIM_INFINITY;
+		if (!setrlimit(RLIMIT_MEMLOCK, &rl))
+			return 0;
+	}
+	fprintf(stderr, "ctfs: -o resident needs to lock whole files in memory, and this "
+		"process cannot (no CAP_IPC_LOCK, RLIMIT_MEMLOCK not unlimited): run it as root "
+		"or with CAP_IPC_LOCK, or raise the limit (LimitMEMLOCK=infinity); not mounted\n");
+	return -EPERM;
+}
+
+static int setup_resident(struct ctfs_view_opts *vo, const struct options *o)
+{
+	vo->resident_grace = CTFS_VIEW_RESIDENT_GRACE_DEFAULT;
+	if (o->resident_grace && ctfs_parse_uint(o->resident_grace, 0, 86400, &vo->resident_grace)) {
+		fprintf(stderr, "ctfs: bad resident_grace (0-86400 s)\n");
+		return -EINVAL;
+	}
+	if (!o->resident_all && !o->resident)
+		return 0;
+	if (o->resident && !*o->resident) {
+		fprintf(stderr, "ctfs: resident= needs a pattern (or -o resident for every file)\n");
+		return -EINVAL;
+	}
+	vo->resident = o->resident_all ? "" : o->resident;
+	return resident_can_lock();
+}
+
 static int setup_trust(struct ctfs_mount *mt, const struct options *o)
 {
 	struct ctfs_trust_opts t = {
@@ -295,6 +348,8 @@ static int setup(struct ctfs_mount *mt, const struct options *o)
 		return rc;
 	}
 	rc = setup_trust(mt, o);
+	if (!rc)
+		rc = setup_resident(&vo, o);
 	if (rc)
 		return rc;
 	if (o->unbound_keys && !strcmp(o->unbound_keys, "warn")) {
@@ -432,7 +487,9 @@ static int run(struct fuse_args *args, struct ctfs_mount *mt)
 	ctfs_log_init("ctfs", !co.foreground, co.debug);
 	f = fuse_new(args, &ctfs_fuse_ops, sizeof(ctfs_fuse_ops), mt);
 	ctfs_kio_before_mount();
-	if (!f || fuse_mount(f, co.mountpoint))
+	/* before mounting: resolving the path then does not ask the mount */
+	if (!f || ctfs_view_set_mountpoint(mt->view, co.mountpoint) ||
+	    fuse_mount(f, co.mountpoint))
 		goto out;
 	mt->mountpoint = co.mountpoint;
 	if (ctfs_ops_bind(co.mountpoint) || fuse_daemonize(co.foreground) ||
@@ -495,6 +552,8 @@ static void free_options(struct fuse_args *args, struct options *o)
 	free(o->policy_data);
 	free(o->audit);
 	free(o->audit_fail);
+	free(o->resident);
+	free(o->resident_grace);
 }
 
 int main(int argc, char *argv[])

@@ -4,7 +4,10 @@
  * "backing id") and says so in the open reply (fi->backing_id, which libfuse
  * turns into FOPEN_PASSTHROUGH); the kernel then serves read, splice and
  * mmap from the backing file directly, at the speed of the file system
- * below. Encrypted files never take this path.
+ * below. Encrypted files take this path only with -o resident: the backing
+ * file is then the memfd holding the file's verified plaintext
+ * (ctfs_handle_resident_fd), which the kernel accepts like any regular
+ * file (shmem has read_iter, write_iter and mmap, and no stacking depth).
  *
  * Kernel rules this follows:
  * - registering needs CAP_SYS_ADMIN, and the mount must have asked for
@@ -19,7 +22,13 @@
  *   systems deep (0: SOURCE on overlayfs or another FUSE is refused and
  *   served as before);
  * - the registered file is the view handle's own descriptor, opened
- *   read-only (ctfs_handle_plain_fd).
+ *   read-only (ctfs_handle_plain_fd), or a resident copy's memfd, shared by
+ *   every handle of the file; backing ids are keyed by the registered
+ *   file's identity (a memfd has one of its own), so each scheme shares
+ *   one id per file;
+ * - the kernel opens its own file on the registered one for each open and
+ *   maps that for mmap: a reader's mapping of a resident file maps the
+ *   memfd's pages (see src/view/resident.c for what that means for wiping).
  *
  * libfuse 3.17's fuse_passthrough_open() and fuse_passthrough_close() take
  * a fuse_req_t, which the path-based (high-level) API that ctfs uses does
@@ -78,6 +87,7 @@ struct ctfs_passthrough {
 	pthread_mutex_t lock;
 	int dev_fd;                 /* the session's /dev/fuse */
 	bool refused_logged;
+	bool resident_refused_logged;
 	struct pt_file *files;
 	struct pt_open *opens;
 };
@@ -132,8 +142,9 @@ static struct pt_file *find_file(struct ctfs_passthrough *pt, const struct stat 
 /* The registered backing file open on fd with identity st, registering it
  * first; lock held. */
 static struct pt_file *get_file(struct ctfs_passthrough *pt, int fd, const struct stat *st,
-				const char *path)
+				const char *path, bool resident)
 {
+	bool *logged = resident ? &pt->resident_refused_logged : &pt->refused_logged;
 	struct kio_backing_map map = { .fd = fd };
 	struct pt_file *f = find_file(pt, st);
 	int id;
@@ -145,12 +156,13 @@ static struct pt_file *get_file(struct ctfs_passthrough *pt, int fd, const struc
 		return NULL;
 	id = ioctl(pt->dev_fd, KIO_BACKING_OPEN, &map);
 	if (id <= 0) {
-		/* once per mount: the cause (EPERM, stacking, ...) is the same
-		 * for every file of SOURCE */
-		if (!pt->refused_logged)
-			ctfs_warn("passthrough: %s refused (%s); served by the daemon",
-				  path, id < 0 ? strerror(errno) : "no id");
-		pt->refused_logged = true;
+		/* once per mount and kind: the cause (EPERM, stacking, ...) is
+		 * the same for every file of SOURCE, or every memfd */
+		if (!*logged)
+			ctfs_warn("passthrough: %s%s refused (%s); served by the daemon",
+				  resident ? "the resident copy of " : "", path,
+				  id < 0 ? strerror(errno) : "no id");
+		*logged = true;
 		free(f);
 		return NULL;
 	}
@@ -159,7 +171,8 @@ static struct pt_file *get_file(struct ctfs_passthrough *pt, int fd, const struc
 	f->backing_id = id;
 	f->next = pt->files;
 	pt->files = f;
-	ctfs_debug("passthrough: %s is backing id %d", path, id);
+	ctfs_debug("passthrough: %s%s is backing id %d", resident ? "the resident copy of " : "",
+		   path, id);
 	return f;
 }
 
@@ -188,16 +201,23 @@ void ctfs_kio_open(struct ctfs_mount *mt, const struct ctfs_handle *h, struct fu
 	struct pt_open *o;
 	struct pt_file *f;
 	struct stat st;
+	bool resident = false;
 	int fd;
 
-	/* only files the view serves byte for byte: never decrypted views */
-	if (!pt || ctfs_handle_plain_fd(h, &fd, &st, &path))
+	/* only files the view serves byte for byte: a plain file, or the
+	 * verified plaintext of a resident file; never lazily decrypted views */
+	if (!pt)
 		return;
+	if (ctfs_handle_plain_fd(h, &fd, &st, &path)) {
+		if (ctfs_handle_resident_fd(h, &fd, &st, &path))
+			return;
+		resident = true;
+	}
 	o = calloc(1, sizeof(*o));
 	if (!o)
 		return;
 	pthread_mutex_lock(&pt->lock);
-	f = get_file(pt, fd, &st, path);
+	f = get_file(pt, fd, &st, path, resident);
 	if (f) {
 		f->opens++;
 		o->fh = fi->fh;
