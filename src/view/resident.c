@@ -11,11 +11,14 @@
  * that was handed to the kernel is wiped only once no process maps it;
  * until then its expiry is postponed by the grace time again (the copy
  * stays locked in the daemon meanwhile). /proc/PID/maps shows such a
- * mapping under the path and inode the user opened (file_user_path,
- * file_user_inode in fs/proc/task_mmu.c), never the memfd's, so the scan
- * looks for the file's path in the mount. A copy that was only read with
- * memcpy (no passthrough) is mapped by nobody: readers map the FUSE page
- * cache, a copy of their own. */
+ * mapping under the path, device and inode of the file the user opened
+ * (file_user_path, file_user_inode in fs/proc/task_mmu.c), never the
+ * memfd's, so the scan looks for the file in the mount. A process whose
+ * maps the daemon may not read (one with capabilities the daemon lacks)
+ * could map it unseen: such a copy is released without wiping (the kernel
+ * frees the pages when the last mapping goes) rather than zeroed under a
+ * reader. A copy that was only read with memcpy (no passthrough) is mapped
+ * by nobody: readers map the FUSE page cache, a copy of their own. */
 #include "view/resident.h"
 
 #include <errno.h>
@@ -389,16 +392,18 @@ enum verdict { WIPE, KEEP, RELEASE };
  * which also finds mappings made through another path to it (a bind
  * mount in a container). */
 static enum verdict verdict(const struct ctfs_resident *r, const struct ctfs_rcopy *c,
-			    bool mounted, pid_t *pid, unsigned *unreadable)
+			    bool mounted, pid_t *pid, char *why, size_t whylen)
 {
 	char path[PATH_MAX * 2];
 	struct ctfs_procmaps_query q = { .path = path };
+	unsigned unreadable;
 	struct stat st;
 	int rc;
 
-	*unreadable = 0;
-	if (!r->mountpoint)
+	if (!r->mountpoint) {
+		snprintf(why, whylen, "the mount point is not known");
 		return RELEASE;
+	}
 	snprintf(path, sizeof(path), "%s%s", strcmp(r->mountpoint, "/") ? r->mountpoint : "",
 		 c->path);
 	if (mounted && !stat(path, &st)) {
@@ -406,12 +411,16 @@ static enum verdict verdict(const struct ctfs_resident *r, const struct ctfs_rco
 		q.dev = st.st_dev;
 		q.ino = st.st_ino;
 	}
-	rc = ctfs_procmaps_find(&q, pid, unreadable);
-	if (rc < 0)
+	rc = ctfs_procmaps_find(&q, pid, &unreadable);
+	if (rc < 0) {
+		snprintf(why, whylen, "/proc cannot be listed (%s)", strerror(-rc));
 		return RELEASE;
+	}
 	if (rc)
 		return KEEP;
-	return *unreadable ? RELEASE : WIPE;
+	snprintf(why, whylen, "the mappings of %u process(es) cannot be read, one may still "
+		 "map it", unreadable);
+	return unreadable ? RELEASE : WIPE;
 }
 
 static void unlink_copy(struct ctfs_resident *r, struct ctfs_rcopy *c)
@@ -446,13 +455,12 @@ static struct ctfs_rcopy *expired(struct ctfs_resident *r, struct timespec *next
 }
 
 /* Under the lock: a log line for a copy kept or released unwiped. */
-static void report(struct ctfs_rcopy *c, enum verdict v, pid_t pid, unsigned unreadable)
+static void report(struct ctfs_rcopy *c, enum verdict v, pid_t pid, const char *why)
 {
 	if (v == KEEP && !c->postponed_logged)
 		ctfs_info("%s: resident copy kept: still mapped (process %d)", c->path, (int)pid);
 	else if (v == RELEASE)
-		ctfs_info("%s: resident copy released without wiping: the mappings of %u "
-			  "process(es) cannot be read, one may still map it", c->path, unreadable);
+		ctfs_info("%s: resident copy released without wiping: %s", c->path, why);
 	c->postponed_logged = c->postponed_logged || v == KEEP;
 }
 
@@ -462,18 +470,19 @@ static void report(struct ctfs_rcopy *c, enum verdict v, pid_t pid, unsigned unr
  * meanwhile changes c->gen, and the copy is then looked at again later. */
 static void expire(struct ctfs_resident *r, struct ctfs_rcopy *c)
 {
-	unsigned gen = c->gen, unreadable = 0;
+	unsigned gen = c->gen;
 	enum verdict v = WIPE;
+	char why[128] = "";
 	pid_t pid = 0;
 
 	if (c->exported) {
 		pthread_mutex_unlock(&r->lock);
-		v = verdict(r, c, true, &pid, &unreadable);
+		v = verdict(r, c, true, &pid, why, sizeof(why));
 		pthread_mutex_lock(&r->lock);
 		if (c->refs || c->gen != gen || r->stop)
 			return;
 	}
-	report(c, v, pid, unreadable);
+	report(c, v, pid, why);
 	if (v == KEEP) {
 		c->expires = after(r->grace ? r->grace : 1);
 		return;
@@ -549,18 +558,18 @@ void ctfs_resident_free(struct ctfs_resident *r)
 	while (r->copies) {
 		struct ctfs_rcopy *c = r->copies;
 		enum verdict v = WIPE;
-		unsigned unreadable = 0;
+		char why[128] = "";
 		pid_t pid = 0;
 
 		/* a process that still maps it keeps reading it, as pages of
 		 * a lazily served file stay in its mapping after unmount */
 		if (c->exported)
-			v = verdict(r, c, false, &pid, &unreadable);
+			v = verdict(r, c, false, &pid, why, sizeof(why));
 		if (v == KEEP)
 			ctfs_warn("%s: resident copy still mapped by process %d at unmount: "
 				  "released without wiping", c->path, (int)pid);
 		else
-			report(c, v, pid, unreadable);
+			report(c, v, pid, why);
 		unlink_copy(r, c);
 		ctfs_registry_put(r->reg, c->e);
 		copy_free(c, v == WIPE);
