@@ -167,19 +167,21 @@ def test_a_mapping_outlives_close_and_is_never_wiped_under_its_reader(model, key
     until it is unmapped. Without passthrough the mapping keeps the file
     open. Either way the bytes stay right and the copy goes after munmap."""
     src, data = model("m")
+    # a hard link shares the copy: it is mapped under the other name
+    os.link(src / "m.cryptotensors", src / "n.cryptotensors")
     m = mount(src, keyring, ["resident", "resident_grace=1"])
     pid = m.proc.pid
-    path = m.file("m.safetensors")
-    with open(path, "rb") as f:
-        expected = f.read()
     libc = ctypes.CDLL(None, use_errno=True)
     libc.mmap.restype = ctypes.c_void_p
     libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
                           ctypes.c_int, ctypes.c_long]
     libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
-    fd = os.open(path, os.O_RDONLY)
-    addr = libc.mmap(None, len(expected), mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
-    os.close(fd)
+    with open(m.file("m.safetensors"), "rb") as f:
+        expected = f.read()
+        fd = os.open(m.file("n.safetensors"), os.O_RDONLY)
+        addr = libc.mmap(None, len(expected), mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
+        os.close(fd)
+        assert len(memfds(pid)) == 1
     assert addr not in (None, ctypes.c_void_p(-1).value), os.strerror(ctypes.get_errno())
     try:
         if passthrough_build():

@@ -27,6 +27,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,18 +46,28 @@
 #define FILL_STEP (16u << 20)
 #define FILL_THREADS 4u
 
+/* A path a copy was opened at (hard links of one file share a copy, and
+ * each may be mapped): prepended under the store lock, never changed, so a
+ * list read from its head without the lock stays valid. */
+struct alias {
+	struct alias *next;
+	char path[];
+};
+
 struct ctfs_rcopy {
 	struct ctfs_entry *e;		/* held while the copy lives */
-	char *path;			/* mount path (logs, maps) */
+	char *path;			/* first mount path (logs) */
+	struct alias *paths;		/* every mount path it was opened at */
 	uint8_t *map;			/* the daemon's mapping, locked */
 	size_t len;
 	int fd;				/* the memfd */
 	struct stat id;
 	bool ready;			/* filled, verified and sealed */
-	bool exported;			/* handed to the kernel: may be mapped */
+	atomic_bool exported;		/* handed to the kernel: may be mapped */
 	bool postponed_logged;
 	unsigned refs;			/* handles using it */
 	unsigned gen;			/* changes at every get and put */
+	bool alias_lost;		/* a path could not be remembered */
 	struct timespec expires;	/* when refs == 0 */
 	struct ctfs_rcopy *next;	/* every ready copy */
 };
@@ -193,6 +204,12 @@ static void release_memory(struct ctfs_rcopy *c, bool wipe)
 static void copy_free(struct ctfs_rcopy *c, bool wipe)
 {
 	release_memory(c, wipe);
+	while (c->paths) {
+		struct alias *a = c->paths;
+
+		c->paths = a->next;
+		free(a);
+	}
 	free(c->path);
 	free(c);
 }
@@ -267,7 +284,30 @@ static struct ctfs_rcopy *copy_new(struct ctfs_entry *e, const char *path)
 	c->e = e;
 	c->fd = -1;
 	c->refs = 1;
+	atomic_init(&c->exported, false);
 	return c;
+}
+
+/* Under the lock: remember that c was opened at path. Without memory
+ * for it, the path is not looked for in /proc: the copy is then released
+ * unwiped rather than wiped (see verdict). */
+static void add_alias(struct ctfs_rcopy *c, const char *path)
+{
+	size_t n = strlen(path) + 1;
+	struct alias *a;
+
+	for (a = c->paths; a; a = a->next) {
+		if (!strcmp(a->path, path))
+			return;
+	}
+	a = malloc(sizeof(*a) + n);
+	if (!a) {
+		c->alias_lost = true;
+		return;
+	}
+	memcpy(a->path, path, n);
+	a->next = c->paths;
+	c->paths = a;
 }
 
 /* Under the lock: the ready copy of e, a reference taken; NULL when there
@@ -310,6 +350,8 @@ int ctfs_resident_get(struct ctfs_resident *r, struct ctfs_entry *e, struct ctfs
 
 	pthread_mutex_lock(&r->lock);
 	c = wait_ready(r, e);
+	if (c)
+		add_alias(c, path);
 	if (c || e->resident_lazy) {
 		if (!c)
 			e->resident_lazy++;
@@ -328,6 +370,8 @@ int ctfs_resident_get(struct ctfs_resident *r, struct ctfs_entry *e, struct ctfs
 	rc = build(c, m, cache);
 	pthread_mutex_lock(&r->lock);
 	built(r, c, rc);
+	if (!rc)
+		add_alias(c, path);
 	pthread_mutex_unlock(&r->lock);
 	if (rc) {
 		copy_free(c, true);
@@ -360,7 +404,7 @@ void ctfs_rcopy_fd(struct ctfs_rcopy *c, int *fd, struct stat *id)
 {
 	/* written before the kernel can map it; read by the janitor under
 	 * the store lock, after this handle's release took that lock */
-	c->exported = true;
+	atomic_store(&c->exported, true);
 	*fd = c->fd;
 	*id = c->id;
 }
@@ -391,27 +435,38 @@ enum verdict { WIPE, KEEP, RELEASE };
  * answers (not at unmount), by the device and inode it has in the mount,
  * which also finds mappings made through another path to it (a bind
  * mount in a container). */
-static enum verdict verdict(const struct ctfs_resident *r, const struct ctfs_rcopy *c,
-			    bool mounted, pid_t *pid, char *why, size_t whylen)
+/* Whether a process maps the file shown at mount path rel: 1 (*pid set),
+ * 0, or -errno; *unreadable counts the processes that could not be seen. */
+static int mapped_at(const struct ctfs_resident *r, const char *rel, bool mounted, pid_t *pid,
+		     unsigned *unreadable)
 {
 	char path[PATH_MAX * 2];
 	struct ctfs_procmaps_query q = { .path = path };
-	unsigned unreadable;
 	struct stat st;
-	int rc;
 
-	if (!r->mountpoint) {
-		snprintf(why, whylen, "the mount point is not known");
-		return RELEASE;
-	}
 	snprintf(path, sizeof(path), "%s%s", strcmp(r->mountpoint, "/") ? r->mountpoint : "",
-		 c->path);
+		 rel);
 	if (mounted && !stat(path, &st)) {
 		q.by_id = true;
 		q.dev = st.st_dev;
 		q.ino = st.st_ino;
 	}
-	rc = ctfs_procmaps_find(&q, pid, &unreadable);
+	return ctfs_procmaps_find(&q, pid, unreadable);
+}
+
+static enum verdict verdict(const struct ctfs_resident *r, const struct alias *paths,
+			    bool lost, bool mounted, pid_t *pid, char *why, size_t whylen)
+{
+	unsigned unreadable = 0;
+	int rc = 0;
+
+	if (!r->mountpoint || lost) {
+		snprintf(why, whylen, "%s", lost ? "a path it was opened at is not known"
+						 : "the mount point is not known");
+		return RELEASE;
+	}
+	for (; paths && rc == 0; paths = paths->next)
+		rc = mapped_at(r, paths->path, mounted, pid, &unreadable);
 	if (rc < 0) {
 		snprintf(why, whylen, "/proc cannot be listed (%s)", strerror(-rc));
 		return RELEASE;
@@ -470,14 +525,16 @@ static void report(struct ctfs_rcopy *c, enum verdict v, pid_t pid, const char *
  * meanwhile changes c->gen, and the copy is then looked at again later. */
 static void expire(struct ctfs_resident *r, struct ctfs_rcopy *c)
 {
+	const struct alias *paths = c->paths;
 	unsigned gen = c->gen;
+	bool lost = c->alias_lost;
 	enum verdict v = WIPE;
 	char why[128] = "";
 	pid_t pid = 0;
 
-	if (c->exported) {
+	if (atomic_load(&c->exported)) {
 		pthread_mutex_unlock(&r->lock);
-		v = verdict(r, c, true, &pid, why, sizeof(why));
+		v = verdict(r, paths, lost, true, &pid, why, sizeof(why));
 		pthread_mutex_lock(&r->lock);
 		if (c->refs || c->gen != gen || r->stop)
 			return;
@@ -563,8 +620,8 @@ void ctfs_resident_free(struct ctfs_resident *r)
 
 		/* a process that still maps it keeps reading it, as pages of
 		 * a lazily served file stay in its mapping after unmount */
-		if (c->exported)
-			v = verdict(r, c, false, &pid, why, sizeof(why));
+		if (atomic_load(&c->exported))
+			v = verdict(r, c->paths, c->alias_lost, false, &pid, why, sizeof(why));
 		if (v == KEEP)
 			ctfs_warn("%s: resident copy still mapped by process %d at unmount: "
 				  "released without wiping", c->path, (int)pid);
