@@ -152,7 +152,15 @@ def test_resident_copy_serves_the_plaintext_and_is_wiped_after_the_grace(
             assert c["ctfs_reads_total"] > 0, c
     wait_for(lambda: memfds(pid) == [] and locked_copies(pid) == [],
              "the copy to be released after the grace time")
-    assert "m.safetensors: resident (%d bytes, locked)" % len(expected) in m.log()
+    log = m.log()
+    assert "m.safetensors: resident (%d bytes, locked)" % len(expected) in log
+    if passthrough_build():
+        # wiped, or (when some process's mappings cannot be read, as a
+        # container supervisor's) released unwiped, never zeroed blindly
+        assert re.search(r"m\.safetensors: resident copy (wiped and released|released "
+                         r"without wiping: the mappings of [1-9]\d* process)", log), log[-2000:]
+    else:
+        assert "m.safetensors: resident copy wiped and released" in log, log[-2000:]
     assert counters(tool, m)["ctfs_resident_plaintext_bytes"] == 0
     # and it comes back, verified again, at the next open
     with open(m.file("m.safetensors"), "rb") as f:

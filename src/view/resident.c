@@ -546,7 +546,8 @@ static void expire(struct ctfs_resident *r, struct ctfs_rcopy *c)
 	}
 	unlink_copy(r, c);
 	pthread_mutex_unlock(&r->lock);
-	ctfs_debug("%s: resident copy %s", c->path, v == WIPE ? "wiped and released" : "released");
+	if (v == WIPE)
+		ctfs_info("%s: resident copy wiped and released", c->path);
 	ctfs_registry_put(r->reg, c->e);
 	copy_free(c, v == WIPE);
 	pthread_mutex_lock(&r->lock);
