@@ -11,8 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -69,20 +72,27 @@ static key_serial_t keys_ring(const char *vectors)
 		fprintf(stderr, "cannot set up the keyring: %m\n");
 		exit(2);
 	}
+	/* readable by this user without possession: a forked child (which
+	 * has a process keyring of its own) uses them too */
 	for (size_t i = 0; i < n; i++) {
-		if (ctfs_keyring_add_jwk(ring, &keys[i], false, NULL))
+		key_serial_t id;
+
+		if (ctfs_keyring_add_jwk(ring, &keys[i], false, &id) ||
+		    keyctl_setperm(id, KEY_POS_ALL | KEY_USR_VIEW | KEY_USR_READ | KEY_USR_SEARCH))
 			exit(2);
 	}
+	if (keyctl_setperm(ring, KEY_POS_ALL | KEY_USR_VIEW | KEY_USR_READ | KEY_USR_SEARCH))
+		exit(2);
 	ctfs_jwk_free_set(keys, n);
 	free(text);
 	return ring;
 }
 
-static struct ctfs_view *view(const char *src, key_serial_t ring, const char *resident,
-			      unsigned grace)
+static struct ctfs_view *view_cache(const char *src, key_serial_t ring, const char *resident,
+				    unsigned grace, size_t cache)
 {
 	struct ctfs_view_opts o = {
-		.source = src, .ring = ring, .cache_size = 1u << 20,
+		.source = src, .ring = ring, .cache_size = cache,
 		.header_cache = CTFS_VIEW_HEADER_CACHE_DEFAULT, .unbound = CTFS_UNBOUND_WARN,
 		.resident = resident, .resident_grace = grace,
 	};
@@ -94,6 +104,12 @@ static struct ctfs_view *view(const char *src, key_serial_t ring, const char *re
 		exit(2);
 	}
 	return v;
+}
+
+static struct ctfs_view *view(const char *src, key_serial_t ring, const char *resident,
+			      unsigned grace)
+{
+	return view_cache(src, ring, resident, grace, 1u << 20);
 }
 
 /* The whole view of path through handle h, malloc'd; *len its size. */
@@ -210,6 +226,84 @@ static void test_patterns(void)
 	}
 }
 
+/* In a child that may not lock memory (no CAP_IPC_LOCK, a small
+ * RLIMIT_MEMLOCK): bit 0 the open is served lazily with the right bytes,
+ * bit 1 a second open while the first is open is lazy too, bit 2 once the
+ * limit is lifted and the lazy handles are closed, the next open is
+ * resident. */
+static int lazy_child(const char *src, key_serial_t ring, const uint8_t *want, size_t want_len)
+{
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct caps[2];
+	struct rlimit rl, small = { 512 << 10, 0 };
+	struct ctfs_handle *h, *h2;
+	struct ctfs_view *v;
+	const char *name;
+	struct stat id;
+	int rc, fd, bits = 0;
+	uint8_t *got;
+	size_t len = 0;
+
+	if (syscall(SYS_capget, &hdr, caps) || getrlimit(RLIMIT_MEMLOCK, &rl))
+		return 0;
+	caps[CAP_IPC_LOCK / 32].effective &= ~(1u << (CAP_IPC_LOCK % 32));
+	small.rlim_max = rl.rlim_max;
+	if (syscall(SYS_capset, &hdr, caps) || setrlimit(RLIMIT_MEMLOCK, &small))
+		return 0;
+	/* room for two 64 KiB chunks of cache and the keys, not the copy */
+	v = view_cache(src, ring, "", 0, 128 << 10);
+	h = open_file(v, "/" VEC, &rc);
+	got = h ? read_all(h, &len) : NULL;
+
+	if (h && got && len == want_len && !memcmp(got, want, len) &&
+	    ctfs_handle_resident_fd(h, &fd, &id, &name) == -ENOENT)
+		bits |= 1;
+	free(got);
+	if (setrlimit(RLIMIT_MEMLOCK, &rl))
+		return bits;
+	h2 = open_file(v, "/" VEC, &rc);
+	if (h2 && ctfs_handle_resident_fd(h2, &fd, &id, &name) == -ENOENT)
+		bits |= 2;
+	if (h2)
+		ctfs_handle_release(h2);
+	if (h)
+		ctfs_handle_release(h);
+	h = open_file(v, "/" VEC, &rc);
+	if (h && ctfs_handle_resident_fd(h, &fd, &id, &name) == 0)
+		bits |= 4;
+	if (h)
+		ctfs_handle_release(h);
+	ctfs_view_free(v);
+	return bits;
+}
+
+static void test_lazy_fallback(const char *src, key_serial_t ring)
+{
+	struct ctfs_view *lazy = view(src, ring, NULL, 0);
+	struct ctfs_handle *h;
+	uint8_t *want = NULL;
+	size_t want_len = 0;
+	int rc, status = 0;
+	pid_t child;
+
+	h = open_file(lazy, "/" VEC, &rc);
+	if (h) {
+		want = read_all(h, &want_len);
+		ctfs_handle_release(h);
+	}
+	ctfs_view_free(lazy);
+	fflush(stdout);
+	child = fork();
+	if (child == 0)
+		_exit(want ? lazy_child(src, ring, want, want_len) : 0);
+	waitpid(child, &status, 0);
+	rc = WIFEXITED(status) ? WEXITSTATUS(status) : 0;
+	tap_ok(rc & 1, "a copy that cannot be locked: the file is served lazily, right");
+	tap_ok(rc & 2, "a second open meanwhile is lazy too (no mixed opens)");
+	tap_ok(rc & 4, "once memory can be locked and the lazy handles closed: resident");
+	free(want);
+}
+
 /* A child maps a file and waits; the scan finds it until it is gone. */
 static void test_procmaps(const char *dir)
 {
@@ -277,6 +371,7 @@ int main(void)
 	test_patterns();
 	test_copy(src, ring);
 	test_tampered(src, ring);
+	test_lazy_fallback(src, ring);
 	test_procmaps(tmpl);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpl);
 	if (system(cmd))
