@@ -279,6 +279,12 @@ static int lazy_child(const char *src, key_serial_t ring, const uint8_t *want, s
 
 static void test_lazy_fallback(const char *src, key_serial_t ring)
 {
+#if defined(__SANITIZE_ADDRESS__)
+	/* AddressSanitizer makes mlock a no-op that succeeds */
+	(void)src, (void)ring, (void)lazy_child;
+	for (int i = 0; i < 3; i++)
+		tap_ok(1, "# SKIP memory locking is not real under AddressSanitizer");
+#else
 	struct ctfs_view *lazy = view(src, ring, NULL, 0);
 	struct ctfs_handle *h;
 	uint8_t *want = NULL;
@@ -302,6 +308,7 @@ static void test_lazy_fallback(const char *src, key_serial_t ring)
 	tap_ok(rc & 2, "a second open meanwhile is lazy too (no mixed opens)");
 	tap_ok(rc & 4, "once memory can be locked and the lazy handles closed: resident");
 	free(want);
+#endif
 }
 
 /* A child maps a file and waits; the scan finds it until it is gone. */

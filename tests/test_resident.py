@@ -36,6 +36,12 @@ def passthrough_build():
     return "passthrough" in re.search(r"^kernel I/O features: (.*)$", out, re.M).group(1)
 
 
+def sanitized():
+    """Built with AddressSanitizer, whose mlock and mlockall do nothing."""
+    with open(binary("ctfs"), "rb") as f:
+        return b"__asan_init" in f.read()
+
+
 def make_model(tool, tmp_path, keys, src, name, size):
     """An encrypted model of one U8 tensor of size random bytes in src; the
     tensor bytes."""
@@ -137,8 +143,10 @@ def test_resident_copy_serves_the_plaintext_and_is_wiped_after_the_grace(
         assert len(memfds(pid)) == 1
         copies = locked_copies(pid)
         assert len(copies) == 1, copies
-        assert copies[0]["Size"] >= len(expected) and copies[0]["Locked"] >= len(expected)
-        assert vmlck(pid) >= len(expected)
+        assert copies[0]["Size"] >= len(expected)
+        if not sanitized():   # AddressSanitizer makes mlock a no-op
+            assert copies[0]["Locked"] >= len(expected)
+            assert vmlck(pid) >= len(expected)
         # a second open shares it, numpy loads it
         arrays = st_load.load_numpy(m.file("m.safetensors"))
         assert arrays["w"].tobytes() == data["m"]
