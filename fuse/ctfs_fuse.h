@@ -45,4 +45,7 @@ void ctfs_ops_free(void);
  * INIT exchange, which would lower it again: ops call it on first use. */
 void ctfs_tune_readahead(struct ctfs_mount *mt);
 
+/* -o resident: let shmem (the copies) use transparent huge pages. */
+void ctfs_allow_shmem_hugepages(void);
+
 #endif

@@ -295,7 +295,10 @@ static int setup_resident(struct ctfs_view_opts *vo, const struct options *o)
 		return -EINVAL;
 	}
 	vo->resident = o->resident_all ? "" : o->resident;
-	return resident_can_lock();
+	if (resident_can_lock())
+		return -EPERM;
+	ctfs_allow_shmem_hugepages();
+	return 0;
 }
 
 static int setup_trust(struct ctfs_mount *mt, const struct options *o)

@@ -92,7 +92,7 @@ def locked_copies(pid):
                 if cur is not None:
                     out.append(cur)
             elif cur is not None:
-                m = re.match(r"^(Size|Locked):\s+(\d+) kB", line)
+                m = re.match(r"^(Size|Locked|ShmemPmdMapped):\s+(\d+) kB", line)
                 if m:
                     cur[m.group(1)] = int(m.group(2)) << 10
     return out
@@ -210,6 +210,34 @@ def test_a_mapping_outlives_close_and_is_never_wiped_under_its_reader(model, key
     finally:
         libc.munmap(addr, len(expected))
     wait_for(lambda: memfds(pid) == [], "the copy to be released once unmapped")
+
+
+SHMEM_THP = "/sys/kernel/mm/transparent_hugepage/shmem_enabled"
+
+
+@pytest.fixture
+def shmem_thp_never():
+    """shmem_enabled set to never (many distributions' default) for the
+    test, and put back as it was after it."""
+    need(os.path.exists(SHMEM_THP), "no transparent huge pages in this kernel")
+    with open(SHMEM_THP) as f:
+        saved = re.search(r"\[([a-z_]+)\]", f.read()).group(1)
+    with open(SHMEM_THP, "w") as f:
+        f.write("never")
+    yield
+    with open(SHMEM_THP, "w") as f:
+        f.write(saved)
+
+
+def test_copies_are_made_of_huge_pages(model, keyring, mount, shmem_thp_never):
+    src, data = model("m", size=8 * MiB)
+    m = mount(src, keyring, ["resident"])
+    with open(SHMEM_THP) as f:
+        assert "[advise]" in f.read()
+    assert "never -> advise" in m.log()
+    with open(m.file("m.safetensors"), "rb") as f:
+        assert tensor(f.read()) == data["m"]
+        assert sum(c.get("ShmemPmdMapped", 0) for c in locked_copies(m.proc.pid)) >= 2 * MiB
 
 
 def test_files_not_matching_the_pattern_stay_lazy(model, keyring, mount):
