@@ -157,15 +157,21 @@ struct fill {
 };
 
 /* One range of the view, through the read path that checks every tag and
- * digest (it logs the tensor and chunk that fails). */
+ * digest (it logs the tensor and chunk that fails). Its pages are locked
+ * (which faults them in) before plaintext is written to them; locking range
+ * by range lets the threads share the cost of clearing fresh pages, which
+ * one mlock of the whole copy made 2/3 of the open time here. */
 static int fill_job(void *arg, uint64_t i, unsigned w)
 {
 	const struct fill *f = arg;
 	size_t off = (size_t)i * FILL_STEP;
 	size_t n = f->len - off < FILL_STEP ? f->len - off : FILL_STEP;
-	ssize_t got = ctfs_model_read(f->m, f->cache, f->map + off, n, off);
+	ssize_t got;
 
 	(void)w;
+	if (mlock(f->map + off, n))
+		return -ENOMEM;
+	got = ctfs_model_read(f->m, f->cache, f->map + off, n, off);
 	if (got < 0)
 		return (int)got;
 	return (size_t)got == n ? 0 : -EIO;
@@ -214,9 +220,9 @@ static void copy_free(struct ctfs_rcopy *c, bool wipe)
 	free(c);
 }
 
-/* The memfd, sized and mapped, its pages locked. -ENOMEM when the memory
+/* The memfd, sized and mapped (locked as it is filled). -ENOMEM when the memory
  * cannot be had or locked (the caller serves the file lazily). */
-static int map_locked(struct ctfs_rcopy *c)
+static int map_copy(struct ctfs_rcopy *c)
 {
 	void *p;
 
@@ -234,11 +240,7 @@ static int map_locked(struct ctfs_rcopy *c)
 	(void)madvise(p, c->len, MADV_HUGEPAGE);
 	if (madvise(p, c->len, MADV_DONTDUMP) || madvise(p, c->len, MADV_DONTFORK))
 		return -ENOMEM;
-	if (mlock(p, c->len)) {
-		ctfs_warn("%s: cannot lock %zu bytes for its resident copy: %m", c->path, c->len);
-		return -ENOMEM;
-	}
-	return 0;
+	return 0;	/* locked range by range as it is filled */
 }
 
 /* Sealed: no descriptor opened later (the kernel's backing files, a
@@ -261,10 +263,14 @@ static int build(struct ctfs_rcopy *c, struct ctfs_model *m, struct ctfs_cache *
 	if (m->view_size == 0 || m->view_size > (uint64_t)SSIZE_MAX)
 		return -ENOMEM;
 	c->len = (size_t)m->view_size;
-	rc = map_locked(c);
+	rc = map_copy(c);
 	if (rc)
 		return rc;
 	rc = fill(c, m, cache);
+	if (rc == -ENOMEM) {
+		ctfs_warn("%s: cannot lock %zu bytes for its resident copy", c->path, c->len);
+		return rc;
+	}
 	if (rc) {
 		ctfs_err("%s: refused: its resident copy failed verification (%s); nothing of it "
 			 "is served", c->path, strerror(-rc));
