@@ -65,3 +65,8 @@ int ctfs_front_pread(struct ctfs_read_front *f, int fd, void *buf, size_t len, u
 		drop_behind(f, fd, off);
 	return rc;
 }
+
+void ctfs_front_forget(int fd)
+{
+	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+}

@@ -37,4 +37,9 @@ struct ctfs_read_front {
 /* pread of exactly len bytes of fd at off (-EIO if the file is shorter). */
 int ctfs_front_pread(struct ctfs_read_front *f, int fd, void *buf, size_t len, uint64_t off);
 
+/* Drop all of fd's page cache, after a pass that read the whole file (a
+ * resident copy's fill, whose threads interleave too much for the drops
+ * behind a sequential reader to follow them). */
+void ctfs_front_forget(int fd);
+
 #endif

@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "ct/model.h"
+#include "ct/read_front.h"
 #include "log.h"
 #include "metrics/metrics.h"
 #include "sys/procmaps.h"
@@ -267,6 +268,8 @@ static int build(struct ctfs_rcopy *c, struct ctfs_model *m, struct ctfs_cache *
 	if (rc)
 		return rc;
 	rc = fill(c, m, cache);
+	/* the ciphertext is of no more use: the copy holds all of the file */
+	ctfs_front_forget(m->fd);
 	if (rc == -ENOMEM) {
 		ctfs_warn("%s: cannot lock %zu bytes for its resident copy", c->path, c->len);
 		return rc;
