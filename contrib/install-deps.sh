@@ -6,7 +6,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update
 apt-get install -y --no-install-recommends \
 	build-essential autoconf automake pkgconf \
-	libfuse3-dev fuse3 libsodium-dev libssl-dev libcjson-dev libkeyutils-dev keyutils zlib1g-dev libpcre2-dev \
+	libfuse3-dev fuse3 libsodium-dev libssl-dev libcjson-dev libkeyutils-dev keyutils zlib1g-dev libisal-dev libpcre2-dev \
 	clang libclang-rt-dev python3 python3-pytest python3-numpy python3-cryptography python3-torch python3-venv \
 	python3-yaml gocryptfs gnuplot-nox openssl libp11-kit-dev softhsm2 \
 	meson ninja-build dpkg-dev

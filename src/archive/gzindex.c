@@ -4,10 +4,12 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-#include <zlib.h>
+#include <isa-l/igzip_lib.h>
 
 #include "crypto/plainbuf.h"
 #include "util.h"
@@ -15,33 +17,35 @@
 /* Each cursor keeps the last RING bytes it inflated: the kernel reads ahead
  * with several requests at once (up to some 8 MiB ahead with ctfs's 4 MiB
  * readahead), which FUSE threads serve out of order; a request just behind
- * a cursor is then copied, not inflated again from an access point. */
+ * a cursor is then copied, not inflated again from an access point. The
+ * ring is also where a span inflated ahead (CTFS_GZINDEX_AHEAD) waits for
+ * its reader: it holds two spans. */
 #ifdef CTFS_GZINDEX_RING
 #define RING CTFS_GZINDEX_RING	/* fuzz builds: small, so it wraps often */
 #else
 #define RING (8u << 20)
 #endif
 #define BUILD_STEP (256u << 10)
-#define GZIP_BITS 31		/* zlib: gzip wrapper, 32 KiB window */
-#define RAW_BITS (-15)		/* zlib: raw deflate, 32 KiB window */
-#define TRAILER 8		/* gzip member trailer: CRC-32, ISIZE */
+/* An access point is the inflater's whole state (ISA-L's inflate_state: its
+ * Huffman tables, bit buffer, running CRC-32 and, in tmp_out_buffer, the
+ * history), so a point may sit anywhere, not only at a block boundary. Only
+ * the used part of the history buffer is kept. */
+#define STATE_HEAD offsetof(struct inflate_state, tmp_out_buffer)
 
 struct point {
 	uint64_t out;		/* uncompressed offset */
-	uint64_t in;		/* compressed offset of the first whole byte */
-	unsigned int bits;	/* bits of the byte before `in` still to read */
-	unsigned int wlen;
-	uint8_t *window;	/* CTFS_GZINDEX_WINDOW bytes, wlen used */
+	uint64_t in;		/* compressed offset of the first byte not in the state */
+	size_t len;		/* bytes of snap: STATE_HEAD + the history used */
+	uint8_t *snap;		/* plaintext (history): locked, wiped when freed */
 };
 
 struct cursor {
-	z_stream zs;
-	bool init;		/* zs set up */
-	bool valid;		/* in / out describe where zs is */
-	bool raw;		/* restarted at a point: no gzip wrapper in view */
+	struct inflate_state *st;	/* plaintext in its buffers: plain_alloc */
+	bool valid;		/* in / out describe where st is */
 	bool eof;
 	bool fetch_failed;	/* the last error came from the source */
-	uint64_t in;		/* compressed offset of zs.next_in */
+	int zerr;		/* the inflater's last error code */
+	uint64_t in;		/* compressed offset of st->next_in */
 	uint64_t out;		/* uncompressed offset of the next byte out */
 	void *ctx;
 	uint8_t *ring;		/* RING bytes; byte at offset o is ring[o % RING] */
@@ -49,6 +53,7 @@ struct cursor {
 	bool busy;
 	uint64_t next_out;	/* where it will be when the current read ends */
 	uint64_t used;
+	size_t ahead;		/* the span inflated ahead into it (0: none) */
 };
 
 struct ctfs_gzindex {
@@ -58,11 +63,21 @@ struct ctfs_gzindex {
 	struct point *pt;
 	size_t n_pt, cap_pt;
 	pthread_mutex_t lock;
-	pthread_cond_t idle;
+	pthread_cond_t idle;	/* a cursor came back, or work for the workers */
 	uint64_t tick;
+	/* inflating ahead (all under lock) */
+	unsigned int want_workers;	/* CTFS_GZINDEX_WORKERS or as set */
+	unsigned int n_workers;		/* started */
+	bool stop;
+	size_t last_span;	/* span of the last read */
+	size_t ahead_next;	/* next span to inflate ahead */
+	size_t ahead_upto;	/* inflate ahead up to this span */
+	pthread_t workers[CTFS_GZINDEX_WORKERS];
 	unsigned int n_cur;
 	struct cursor cur[];
 };
+
+static unsigned int default_workers(unsigned int cursors);
 
 /* --- one cursor ---------------------------------------------------------- */
 
@@ -78,97 +93,86 @@ static int cursor_setup(struct ctfs_gzindex *ix, struct cursor *c)
 		if (!c->ring)
 			return -ENOMEM;
 	}
-	if (!c->init) {
-		memset(&c->zs, 0, sizeof(c->zs));
-		c->zs.zalloc = ctfs_z_alloc;
-		c->zs.zfree = ctfs_z_free;
-		if (inflateInit2(&c->zs, GZIP_BITS) != Z_OK)
+	if (!c->st) {
+		c->st = ctfs_plain_alloc(sizeof(*c->st));
+		if (!c->st)
 			return -ENOMEM;
-		c->init = true;
 	}
 	return 0;
 }
 
 static void cursor_release(struct ctfs_gzindex *ix, struct cursor *c)
 {
-	if (c->init)
-		inflateEnd(&c->zs);
 	if (c->ctx)
 		ix->src.ctx_free(ix->src.arg, c->ctx);
 	ctfs_plain_free(c->ring, RING);
-	c->init = c->valid = false;
+	ctfs_plain_free(c->st, sizeof(*c->st));
+	c->valid = false;
 	c->ctx = NULL;
 	c->ring = NULL;
+	c->st = NULL;
+}
+
+/* A gzip member from its header: ISA-L parses the header, checks the
+ * trailer's CRC-32 and ISIZE at the member's end. */
+static void member_start(struct inflate_state *st)
+{
+	isal_inflate_init(st);
+	st->crc_flag = ISAL_GZIP;
 }
 
 static int restart_at_start(struct cursor *c)
 {
-	if (inflateReset2(&c->zs, GZIP_BITS) != Z_OK)
-		return -EIO;
-	c->zs.avail_in = 0;
+	member_start(c->st);
 	c->in = c->out = c->hist = 0;
-	c->raw = c->eof = false;
-	c->valid = true;
-	return 0;
-}
-
-static int restart_at(struct ctfs_gzindex *ix, struct cursor *c, const struct point *pt)
-{
-	c->valid = false;
-	if (inflateReset2(&c->zs, RAW_BITS) != Z_OK)
-		return -EIO;
-	if (pt->bits) {
-		const uint8_t *p;
-		size_t n;
-		int rc = ix->src.fetch(ix->src.arg, c->ctx, pt->in - 1, &p, &n);
-
-		if (rc)
-			return rc;
-		if (inflatePrime(&c->zs, (int)pt->bits, p[0] >> (8 - pt->bits)) != Z_OK)
-			return -EIO;
-	}
-	if (pt->wlen && inflateSetDictionary(&c->zs, pt->window, pt->wlen) != Z_OK)
-		return -EIO;
-	c->zs.avail_in = 0;
-	c->in = pt->in;
-	c->out = pt->out;
-	c->hist = 0;
-	c->raw = true;
 	c->eof = false;
 	c->valid = true;
 	return 0;
 }
 
-/* After a member's end: skip the trailer a raw inflate leaves unread, then
- * expect the next member's header, or the end of the stream. */
-static int member_end(struct ctfs_gzindex *ix, struct cursor *c)
+static int restart_at(struct cursor *c, const struct point *pt)
 {
-	if (c->raw) {
-		c->zs.avail_in = 0;	/* refetch past the trailer */
-		if (ctfs_add_overflow(c->in, TRAILER, &c->in) || c->in > ix->src.size)
-			return -EBADMSG;
-	}
-	if (c->in == ix->src.size) {
-		c->eof = true;
-		return 0;
-	}
-	if (inflateReset2(&c->zs, GZIP_BITS) != Z_OK)
-		return -EIO;
-	c->raw = false;
+	memcpy(c->st, pt->snap, pt->len);
+	c->st->next_in = NULL;
+	c->st->avail_in = 0;
+	c->in = pt->in;
+	c->out = pt->out;
+	c->hist = 0;
+	c->eof = false;
+	c->valid = true;
 	return 0;
 }
 
-/* One call to inflate into dst[0..cap), refilling the input first.
- * *ret is zlib's verdict (Z_OK, Z_STREAM_END, Z_BUF_ERROR...). */
-static int step(struct ctfs_gzindex *ix, struct cursor *c, uint8_t *dst, size_t cap, int flush,
-		size_t *produced, int *ret)
+/* After a member's end (trailer checked): the next member's header, or the
+ * end of the stream. The input left over stays in st for the next member. */
+static void member_end(struct ctfs_gzindex *ix, struct cursor *c)
 {
-	uInt in_before, out_cap = cap > UINT_MAX ? UINT_MAX : (uInt)cap;
+	uint8_t *next_in = c->st->next_in;
+	uint32_t avail_in = c->st->avail_in;
+
+	if (c->in == ix->src.size && !avail_in) {
+		c->eof = true;
+		return;
+	}
+	member_start(c->st);
+	c->st->next_in = next_in;
+	c->st->avail_in = avail_in;
+}
+
+/* One call to the inflater into dst[0..cap), refilling the input first.
+ * -EBADMSG for corrupt or truncated data (c->zerr says why), the source's
+ * error (c->fetch_failed), or -EIO for no progress with input at hand. */
+static int step(struct ctfs_gzindex *ix, struct cursor *c, uint8_t *dst, size_t cap,
+		size_t *produced)
+{
+	uint32_t in_before, out_cap = cap > UINT32_MAX ? UINT32_MAX : (uint32_t)cap;
+	int ret;
 
 	*produced = 0;
 	c->fetch_failed = false;
-	/* at the end of the input inflate may still have output pending */
-	if (!c->zs.avail_in && c->in < ix->src.size) {
+	c->zerr = 0;
+	/* at the end of the input the inflater may still have output pending */
+	if (!c->st->avail_in && c->in < ix->src.size) {
 		const uint8_t *p;
 		size_t n;
 		int rc;
@@ -180,41 +184,63 @@ static int step(struct ctfs_gzindex *ix, struct cursor *c, uint8_t *dst, size_t 
 			c->fetch_failed = true;
 			return rc;
 		}
-		c->zs.next_in = (Bytef *)(uintptr_t)p;
-		c->zs.avail_in = n > UINT_MAX ? UINT_MAX : (uInt)n;
+		c->st->next_in = (uint8_t *)(uintptr_t)p;
+		c->st->avail_in = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
 	}
-	in_before = c->zs.avail_in;
-	c->zs.next_out = dst;
-	c->zs.avail_out = out_cap;
-	*ret = inflate(&c->zs, flush);
-	c->in += in_before - c->zs.avail_in;
-	*produced = out_cap - c->zs.avail_out;
+	in_before = c->st->avail_in;
+	c->st->next_out = dst;
+	c->st->avail_out = out_cap;
+	ret = isal_inflate(c->st);
+	c->in += in_before - c->st->avail_in;
+	*produced = out_cap - c->st->avail_out;
 	c->out += *produced;
-	switch (*ret) {
-	case Z_STREAM_END:
-		return member_end(ix, c);
-	case Z_OK:
-		return 0;
-	case Z_BUF_ERROR:	/* no progress: more input needed */
-		if (c->zs.avail_in)
-			return -EIO;
-		return c->in >= ix->src.size ? -EBADMSG : 0;	/* stops mid-member */
-	default:
+	if (ret != ISAL_DECOMP_OK) {
+		c->zerr = ret;
 		return -EBADMSG;
+	}
+	if (c->st->block_state == ISAL_BLOCK_FINISH) {
+		member_end(ix, c);
+		return 0;
+	}
+	if (*produced || in_before != c->st->avail_in)
+		return 0;
+	if (c->st->avail_in)
+		return -EIO;
+	return c->in >= ix->src.size ? -EBADMSG : 0;	/* stops mid-member */
+}
+
+static const char *zerr_text(const struct cursor *c, uint64_t size)
+{
+	switch (c->zerr) {
+	case ISAL_INVALID_BLOCK:
+		return "invalid block";
+	case ISAL_INVALID_SYMBOL:
+		return "invalid code";
+	case ISAL_INVALID_LOOKBACK:
+		return "invalid distance too far back";
+	case ISAL_INVALID_WRAPPER:
+		return "not a gzip member header";
+	case ISAL_UNSUPPORTED_METHOD:
+		return "unknown compression method";
+	case ISAL_INCORRECT_CHECKSUM:
+		return "member trailer: CRC-32 or length does not match";
+	case 0:
+		return c->in >= size ? "stream truncated" : "bad data";
+	default:
+		return "bad data";
 	}
 }
 
 /* Inflate up to want bytes at the cursor's position into its ring (less at
  * the ring's end); *got is 0 only at the end of the stream. */
-static int produce(struct ctfs_gzindex *ix, struct cursor *c, size_t want, int flush,
-		   size_t *got, int *ret)
+static int produce(struct ctfs_gzindex *ix, struct cursor *c, size_t want, size_t *got)
 {
 	size_t at = (size_t)(c->out % RING);
 	int rc;
 
 	if (want > RING - at)
 		want = RING - at;
-	rc = step(ix, c, c->ring + at, want, flush, got, ret);
+	rc = step(ix, c, c->ring + at, want, got);
 	c->hist = c->hist + *got > RING ? RING : c->hist + *got;
 	return rc;
 }
@@ -229,7 +255,7 @@ static int serve(struct ctfs_gzindex *ix, struct cursor *c, uint8_t *buf, size_t
 	while (done < len) {
 		uint64_t pos = off + done;
 		size_t got;
-		int ret, rc;
+		int rc;
 
 		if (pos < c->out) {
 			size_t at = (size_t)(pos % RING), k = len - done;
@@ -238,14 +264,15 @@ static int serve(struct ctfs_gzindex *ix, struct cursor *c, uint8_t *buf, size_t
 				k = (size_t)(c->out - pos);
 			if (k > RING - at)
 				k = RING - at;
-			memcpy(buf + done, c->ring + at, k);
+			if (buf)
+				memcpy(buf + done, c->ring + at, k);
 			done += k;
 			continue;
 		}
 		if (c->eof)
 			return -EIO;	/* shorter than the build pass saw */
 		/* what lies before pos, then what was asked for */
-		rc = produce(ix, c, (size_t)(pos - c->out) + (len - done), Z_NO_FLUSH, &got, &ret);
+		rc = produce(ix, c, (size_t)(pos - c->out) + (len - done), &got);
 		if (rc)
 			return rc == -EBADMSG ? -EIO : rc;
 	}
@@ -257,8 +284,10 @@ static int serve(struct ctfs_gzindex *ix, struct cursor *c, uint8_t *buf, size_t
 static int add_point(struct ctfs_gzindex *ix, struct cursor *c)
 {
 	struct point *pt;
-	uInt wlen = CTFS_GZINDEX_WINDOW;
+	int32_t used = c->st->tmp_out_valid;
 
+	if (used < 0 || (size_t)used > sizeof(c->st->tmp_out_buffer))
+		return -EIO;
 	if (ix->n_pt == ix->cap_pt) {
 		size_t nc = ix->cap_pt ? ix->cap_pt * 2 : 16;
 
@@ -269,19 +298,24 @@ static int add_point(struct ctfs_gzindex *ix, struct cursor *c)
 		ix->cap_pt = nc;
 	}
 	pt = &ix->pt[ix->n_pt];
-	pt->window = ctfs_plain_alloc(CTFS_GZINDEX_WINDOW);
-	if (!pt->window)
+	pt->len = STATE_HEAD + (size_t)used;
+	pt->snap = ctfs_plain_alloc(pt->len);
+	if (!pt->snap)
 		return -ENOMEM;
-	if (inflateGetDictionary(&c->zs, pt->window, &wlen) != Z_OK) {
-		ctfs_plain_free(pt->window, CTFS_GZINDEX_WINDOW);
-		return -EIO;
-	}
-	pt->wlen = wlen;
+	memcpy(pt->snap, c->st, pt->len);
 	pt->out = c->out;
+	/* the input the state has not taken yet is fetched again on restart */
 	pt->in = c->in;
-	pt->bits = (unsigned int)c->zs.data_type & 7;
 	ix->n_pt++;
 	return 0;
+}
+
+/* A point is taken between two calls, when the member is not at its end
+ * (the state then carries no member to finish) and no input is held
+ * outside the source (st->next_in points into the current fetch). */
+static bool point_here(const struct cursor *c)
+{
+	return !c->eof && c->st->block_state != ISAL_BLOCK_FINISH && c->st->wrapper_flag;
 }
 
 static int build_pass(struct ctfs_gzindex *ix, ctfs_gz_sink sink, void *sink_arg,
@@ -294,25 +328,20 @@ static int build_pass(struct ctfs_gzindex *ix, ctfs_gz_sink sink, void *sink_arg
 	if (!rc)
 		rc = restart_at_start(c);
 	while (!rc && !c->eof) {
-		size_t got;
-		int ret = Z_OK;
-
 		uint64_t from = c->out;
+		size_t got;
 
-		rc = produce(ix, c, BUILD_STEP, Z_BLOCK, &got, &ret);
+		rc = produce(ix, c, BUILD_STEP, &got);
 		if (rc == -EBADMSG && !c->fetch_failed) {
-			/* zlib's reason first: a bad trailer is found at the
-			 * very end of the input, which is not a truncation */
+			/* the inflater's reason first: a bad trailer is found at
+			 * the very end of the input, which is not a truncation */
 			ctfs_seterr(err, errlen, "corrupt archive: gzip: %s",
-				    c->zs.msg ? c->zs.msg :
-				    c->in >= ix->src.size ? "stream truncated" : "bad data");
+				    zerr_text(c, ix->src.size));
 			break;
 		}
 		if (!rc && got)
 			rc = sink(sink_arg, c->ring + from % RING, got, err, errlen);
-		/* a block boundary, not the end of the last block of a member */
-		if (!rc && ret == Z_OK && (c->zs.data_type & 128) && !(c->zs.data_type & 64) &&
-		    c->out - last >= ix->span) {
+		if (!rc && c->out - last >= ix->span && point_here(c)) {
 			rc = add_point(ix, c);
 			last = c->out;
 		}
@@ -341,6 +370,7 @@ int ctfs_gzindex_build(const struct ctfs_gz_source *src, uint64_t span, unsigned
 	ix->src = *src;
 	ix->span = span ? span : CTFS_GZINDEX_SPAN;
 	ix->n_cur = cursors;
+	ix->want_workers = default_workers(cursors);
 	if (pthread_mutex_init(&ix->lock, NULL)) {
 		free(ix);
 		return -ENOMEM;
@@ -363,8 +393,9 @@ int ctfs_gzindex_build(const struct ctfs_gz_source *src, uint64_t span, unsigned
 
 /* --- reads ------------------------------------------------------------------ */
 
-/* The last point at or before off; NULL when the start is the best place. */
-static const struct point *best_point(const struct ctfs_gzindex *ix, uint64_t off)
+/* The number of points at or before off: the span off lies in. Span d > 0
+ * starts at point d - 1; span 0 at the start of the stream. */
+static size_t span_of(const struct ctfs_gzindex *ix, uint64_t off)
 {
 	size_t lo = 0, hi = ix->n_pt;
 
@@ -376,7 +407,12 @@ static const struct point *best_point(const struct ctfs_gzindex *ix, uint64_t of
 		else
 			hi = mid;
 	}
-	return lo ? &ix->pt[lo - 1] : NULL;
+	return lo;
+}
+
+static uint64_t span_end(const struct ctfs_gzindex *ix, size_t d)
+{
+	return d < ix->n_pt ? ix->pt[d].out : ix->total;
 }
 
 /* Can a cursor at out, holding hist bytes before it, serve off without
@@ -404,14 +440,14 @@ static uint64_t cost(uint64_t out, uint64_t hist, uint64_t off, uint64_t floor, 
 /* A cursor for reading at off: the one that gets there with the least
  * inflating. A busy cursor counts with where it will be: the kernel reads
  * ahead with parallel requests, and the next one should wait for the
- * cursor that serves the previous one rather than inflate the same bytes
- * on a second cursor. With no cursor near, the least recently used idle one
- * goes back to an access point. */
+ * cursor that serves the previous one (or inflates the span ahead) rather
+ * than inflate the same bytes on a second cursor. With no cursor near, the
+ * least recently used idle one goes back to an access point. Called with
+ * the lock held. */
 static struct cursor *acquire(struct ctfs_gzindex *ix, uint64_t off, size_t len, uint64_t floor)
 {
 	struct cursor *use;
 
-	pthread_mutex_lock(&ix->lock);
 	for (;;) {
 		uint64_t idle_cost = UINT64_MAX, busy_cost = UINT64_MAX;
 		struct cursor *lru = NULL;
@@ -445,17 +481,170 @@ static struct cursor *acquire(struct ctfs_gzindex *ix, uint64_t off, size_t len,
 	use->busy = true;
 	use->next_out = off + len > use->out ? off + len : use->out;
 	use->used = ++ix->tick;
-	pthread_mutex_unlock(&ix->lock);
 	return use;
 }
 
-static void put_back(struct ctfs_gzindex *ix, struct cursor *c, bool ok)
+static void put_back(struct ctfs_gzindex *ix, struct cursor *c, bool ok, bool moved)
 {
 	pthread_mutex_lock(&ix->lock);
 	if (!ok)
 		c->valid = false;
+	if (!ok || moved)
+		c->ahead = 0;
 	c->busy = false;
 	pthread_cond_broadcast(&ix->idle);
+	pthread_mutex_unlock(&ix->lock);
+}
+
+/* --- inflating ahead -------------------------------------------------------- */
+
+/* A sequential reader (this read's span is the last one's or the next)
+ * wants the CTFS_GZINDEX_AHEAD spans after it inflated by the workers while
+ * it copies the current one. A jump elsewhere stops that until the reads
+ * are sequential again. Called with the lock held. */
+static void note_read(struct ctfs_gzindex *ix, size_t s)
+{
+	bool sequential = s == ix->last_span || s == ix->last_span + 1;
+
+	ix->last_span = s;
+	if (!sequential || !ix->want_workers)
+		return;
+	if (ix->ahead_next <= s || ix->ahead_next > s + CTFS_GZINDEX_AHEAD + 1)
+		ix->ahead_next = s + 1;
+	ix->ahead_upto = s + CTFS_GZINDEX_AHEAD;
+	if (ix->ahead_upto > ix->n_pt)
+		ix->ahead_upto = ix->n_pt;
+	if (ix->ahead_next <= ix->ahead_upto)
+		pthread_cond_broadcast(&ix->idle);
+}
+
+/* Is span d (> 0) in a cursor's ring, or on its way there? */
+static bool covered(const struct ctfs_gzindex *ix, size_t d)
+{
+	uint64_t start = ix->pt[d - 1].out;
+
+	for (unsigned int i = 0; i < ix->n_cur; i++) {
+		const struct cursor *c = &ix->cur[i];
+
+		if (c->ahead == d && (c->busy || c->valid))
+			return true;
+		if (!c->busy && c->valid && c->out >= span_end(ix, d) && c->out - c->hist <= start)
+			return true;
+	}
+	return false;
+}
+
+/* An idle cursor that holds nothing a sequential reader still wants: the
+ * least recently used one, not one with a span inflated ahead and not yet
+ * read. NULL when there is none. */
+static struct cursor *spare_cursor(struct ctfs_gzindex *ix)
+{
+	struct cursor *lru = NULL;
+
+	for (unsigned int i = 0; i < ix->n_cur; i++) {
+		struct cursor *c = &ix->cur[i];
+
+		if (c->busy || (c->valid && c->ahead > ix->last_span))
+			continue;
+		if (!lru || c->used < lru->used)
+			lru = c;
+	}
+	return lru;
+}
+
+/* Inflate span d (> 0) from its access point into c's ring. A failure only
+ * drops the cursor: the reader that needs the span inflates it again and
+ * meets the error itself (the source logs it), so nothing unverified is
+ * served and no error is lost. */
+static bool fill_span(struct ctfs_gzindex *ix, struct cursor *c, size_t d)
+{
+	uint64_t end = span_end(ix, d);
+	int rc = cursor_setup(ix, c);
+
+	if (!rc)
+		rc = restart_at(c, &ix->pt[d - 1]);
+	if (!rc)
+		rc = serve(ix, c, NULL, (size_t)(end - c->out), c->out);
+	return rc == 0;
+}
+
+static void *worker_main(void *arg)
+{
+	struct ctfs_gzindex *ix = arg;
+
+	pthread_mutex_lock(&ix->lock);
+	while (!ix->stop) {
+		struct cursor *c = NULL;
+		size_t d = ix->ahead_next;
+		bool ok;
+
+		if (d > ix->ahead_upto || !d) {
+			pthread_cond_wait(&ix->idle, &ix->lock);
+			continue;
+		}
+		if (covered(ix, d)) {
+			ix->ahead_next++;
+			continue;
+		}
+		c = spare_cursor(ix);
+		if (!c) {
+			pthread_cond_wait(&ix->idle, &ix->lock);
+			continue;
+		}
+		ix->ahead_next++;
+		c->busy = true;
+		c->ahead = d;
+		c->next_out = span_end(ix, d);
+		c->used = ++ix->tick;
+		pthread_mutex_unlock(&ix->lock);
+		ok = fill_span(ix, c, d);
+		pthread_mutex_lock(&ix->lock);
+		if (!ok) {
+			c->valid = false;
+			c->ahead = 0;
+		}
+		c->busy = false;
+		pthread_cond_broadcast(&ix->idle);
+	}
+	pthread_mutex_unlock(&ix->lock);
+	return NULL;
+}
+
+/* The workers start with the first read that wants a span ahead; without
+ * threads, reads work as before. Called with the lock held. */
+static void start_workers(struct ctfs_gzindex *ix)
+{
+	while (ix->n_workers < ix->want_workers && ix->ahead_next <= ix->ahead_upto) {
+		if (pthread_create(&ix->workers[ix->n_workers], NULL, worker_main, ix))
+			break;
+		ix->n_workers++;
+	}
+}
+
+static unsigned int default_workers(unsigned int cursors)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned int n = CTFS_GZINDEX_WORKERS;
+
+	/* one core: nothing runs beside the reader; a worker needs a cursor
+	 * of its own and leaves two to the readers */
+	if (cpus < 2)
+		return 0;
+	if ((long)n > cpus)
+		n = (unsigned int)cpus;
+	return cursors >= n + 2 ? n : cursors > 2 ? cursors - 2 : 0;
+}
+
+void ctfs_gzindex_set_workers(struct ctfs_gzindex *ix, unsigned int workers)
+{
+	pthread_mutex_lock(&ix->lock);
+	if (workers > CTFS_GZINDEX_WORKERS)
+		workers = CTFS_GZINDEX_WORKERS;
+	if (workers + 2 > ix->n_cur)
+		workers = ix->n_cur > 2 ? ix->n_cur - 2 : 0;
+	if (workers < ix->n_workers)
+		workers = ix->n_workers;	/* started ones run until free */
+	ix->want_workers = workers;
 	pthread_mutex_unlock(&ix->lock);
 }
 
@@ -464,6 +653,8 @@ ssize_t ctfs_gzindex_read(struct ctfs_gzindex *ix, uint8_t *buf, size_t len, uin
 	const struct point *pt;
 	struct cursor *c;
 	uint64_t floor;
+	bool moved = false;
+	size_t s;
 	int rc;
 
 	if (off >= ix->total || !len)
@@ -472,15 +663,22 @@ ssize_t ctfs_gzindex_read(struct ctfs_gzindex *ix, uint8_t *buf, size_t len, uin
 		len = (size_t)(ix->total - off);
 	if (len > SSIZE_MAX)
 		len = SSIZE_MAX;
-	pt = best_point(ix, off);
+	s = span_of(ix, off);
+	pt = s ? &ix->pt[s - 1] : NULL;
 	floor = pt ? pt->out : 0;
+	pthread_mutex_lock(&ix->lock);
+	note_read(ix, s);
+	start_workers(ix);
 	c = acquire(ix, off, len, floor);
+	pthread_mutex_unlock(&ix->lock);
 	rc = cursor_setup(ix, c);
-	if (!rc && (!c->valid || !reach(c->out, c->hist, off, floor, ix->span)))
-		rc = pt ? restart_at(ix, c, pt) : restart_at_start(c);
+	if (!rc && (!c->valid || !reach(c->out, c->hist, off, floor, ix->span))) {
+		moved = true;
+		rc = pt ? restart_at(c, pt) : restart_at_start(c);
+	}
 	if (!rc)
 		rc = serve(ix, c, buf, len, off);
-	put_back(ix, c, rc == 0);
+	put_back(ix, c, rc == 0, moved);
 	return rc ? rc : (ssize_t)len;
 }
 
@@ -498,15 +696,21 @@ size_t ctfs_gzindex_points(const struct ctfs_gzindex *ix)
 
 size_t ctfs_gzindex_bytes(const struct ctfs_gzindex *ix)
 {
-	return ix->cap_pt * sizeof(struct point) + ix->n_pt * (size_t)CTFS_GZINDEX_WINDOW;
+	size_t n = ix->cap_pt * sizeof(struct point);
+
+	for (size_t i = 0; i < ix->n_pt; i++)
+		n += ix->pt[i].len;
+	return n;
 }
 
 void ctfs_gzindex_trim(struct ctfs_gzindex *ix)
 {
 	pthread_mutex_lock(&ix->lock);
 	for (unsigned int i = 0; i < ix->n_cur; i++) {
-		if (!ix->cur[i].busy)
+		if (!ix->cur[i].busy) {
 			cursor_release(ix, &ix->cur[i]);
+			ix->cur[i].ahead = 0;
+		}
 	}
 	pthread_mutex_unlock(&ix->lock);
 }
@@ -515,10 +719,16 @@ void ctfs_gzindex_free(struct ctfs_gzindex *ix)
 {
 	if (!ix)
 		return;
+	pthread_mutex_lock(&ix->lock);
+	ix->stop = true;
+	pthread_cond_broadcast(&ix->idle);
+	pthread_mutex_unlock(&ix->lock);
+	for (unsigned int i = 0; i < ix->n_workers; i++)
+		pthread_join(ix->workers[i], NULL);
 	for (unsigned int i = 0; i < ix->n_cur; i++)
 		cursor_release(ix, &ix->cur[i]);
 	for (size_t i = 0; i < ix->n_pt; i++)
-		ctfs_plain_free(ix->pt[i].window, CTFS_GZINDEX_WINDOW);
+		ctfs_plain_free(ix->pt[i].snap, ix->pt[i].len);
 	free(ix->pt);
 	pthread_cond_destroy(&ix->idle);
 	pthread_mutex_destroy(&ix->lock);
