@@ -658,8 +658,8 @@ static void test_gzindex(void)
 	       "gzindex: one pass over a two-member stream (%s)", err);
 	if (rc)
 		goto out;
-	/* at most one point per span, each at most CTFS_GZINDEX_POINT_MAX */
-	tap_ok(ctfs_gzindex_points(ix) >= 1 && ctfs_gzindex_points(ix) <= n / (256 << 10) + 2 &&
+	/* at most one point per half span, each at most CTFS_GZINDEX_POINT_MAX */
+	tap_ok(ctfs_gzindex_points(ix) >= 1 && ctfs_gzindex_points(ix) <= n / (128 << 10) + 2 &&
 	       ctfs_gzindex_bytes(ix) <= (ctfs_gzindex_points(ix) + 16) * (CTFS_GZINDEX_POINT_MAX + 64),
 	       "gzindex: one access point per span, memory as documented (%zu points, %zu KiB)",
 	       ctfs_gzindex_points(ix), ctfs_gzindex_bytes(ix) >> 10);

@@ -310,12 +310,19 @@ static int add_point(struct ctfs_gzindex *ix, struct cursor *c)
 	return 0;
 }
 
-/* A point is taken between two calls, when the member is not at its end
- * (the state then carries no member to finish) and no input is held
- * outside the source (st->next_in points into the current fetch). */
-static bool point_here(const struct cursor *c)
+/* A point is taken between two calls, within a member (at its end the
+ * state has nothing left to resume). Where: at the first end of a piece of
+ * the source (st->avail_in == 0: the TGSP source's pieces are its frames)
+ * after half a span of output, so that a span read later decrypts whole
+ * frames and no frame twice; or after a span and a half (a span then still
+ * fits a ring), for sources whose pieces inflate to more. */
+static bool point_here(const struct ctfs_gzindex *ix, const struct cursor *c, uint64_t last)
 {
-	return !c->eof && c->st->block_state != ISAL_BLOCK_FINISH && c->st->wrapper_flag;
+	uint64_t since = c->out - last;
+
+	if (c->eof || c->st->block_state == ISAL_BLOCK_FINISH || !c->st->wrapper_flag)
+		return false;
+	return (since >= ix->span / 2 && !c->st->avail_in) || since >= ix->span + ix->span / 2;
 }
 
 static int build_pass(struct ctfs_gzindex *ix, ctfs_gz_sink sink, void *sink_arg,
@@ -341,7 +348,7 @@ static int build_pass(struct ctfs_gzindex *ix, ctfs_gz_sink sink, void *sink_arg
 		}
 		if (!rc && got)
 			rc = sink(sink_arg, c->ring + from % RING, got, err, errlen);
-		if (!rc && c->out - last >= ix->span && point_here(c)) {
+		if (!rc && point_here(ix, c, last)) {
 			rc = add_point(ix, c);
 			last = c->out;
 		}
@@ -427,14 +434,18 @@ static int reach(uint64_t out, uint64_t hist, uint64_t off, uint64_t floor, uint
 	return out >= floor || off - out <= 2 * span ? 1 : 0;
 }
 
-/* What reading off costs a cursor at out holding hist bytes before it: 0
- * from its ring, the bytes to inflate on the way, or UINT64_MAX when it
- * would have to go back to an access point. */
-static uint64_t cost(uint64_t out, uint64_t hist, uint64_t off, uint64_t floor, uint64_t span)
+/* What reading [off, off + len) costs a cursor at out holding hist bytes
+ * before it: the bytes it has to inflate (0: all in its ring), or
+ * UINT64_MAX when it would have to go back to an access point. Counting
+ * the end of the read, not only its start, makes a reader at the end of
+ * its own span take the cursor into which a worker inflated the next one
+ * rather than inflate that span a second time. */
+static uint64_t cost(uint64_t out, uint64_t hist, uint64_t off, size_t len, uint64_t floor,
+		     uint64_t span)
 {
 	if (!reach(out, hist, off, floor, span))
 		return UINT64_MAX;
-	return off < out ? 0 : off - out;
+	return off + len > out ? off + len - out : 0;
 }
 
 /* A cursor for reading at off: the one that gets there with the least
@@ -458,11 +469,11 @@ static struct cursor *acquire(struct ctfs_gzindex *ix, uint64_t off, size_t len,
 			uint64_t k;
 
 			if (c->busy) {
-				k = cost(c->next_out, RING, off, floor, ix->span);
+				k = cost(c->next_out, RING, off, len, floor, ix->span);
 				busy_cost = k < busy_cost ? k : busy_cost;
 				continue;
 			}
-			k = c->valid ? cost(c->out, c->hist, off, floor, ix->span) : UINT64_MAX;
+			k = c->valid ? cost(c->out, c->hist, off, len, floor, ix->span) : UINT64_MAX;
 			if (k < idle_cost) {
 				idle_cost = k;
 				use = c;
@@ -646,6 +657,33 @@ void ctfs_gzindex_set_workers(struct ctfs_gzindex *ix, unsigned int workers)
 		workers = ix->n_workers;	/* started ones run until free */
 	ix->want_workers = workers;
 	pthread_mutex_unlock(&ix->lock);
+}
+
+int ctfs_gzindex_set_source(struct ctfs_gzindex *ix, const struct ctfs_gz_source *src)
+{
+	int rc = 0;
+
+	if (src->size != ix->src.size)
+		return -EINVAL;
+	pthread_mutex_lock(&ix->lock);
+	for (unsigned int i = 0; i < ix->n_cur; i++) {
+		if (ix->cur[i].busy)
+			rc = -EBUSY;
+	}
+	for (unsigned int i = 0; !rc && i < ix->n_cur; i++) {
+		struct cursor *c = &ix->cur[i];
+
+		if (c->ctx)
+			ix->src.ctx_free(ix->src.arg, c->ctx);
+		c->ctx = NULL;
+		/* the input it holds came from the old source */
+		if (c->st && c->st->avail_in)
+			c->valid = false;
+	}
+	if (!rc)
+		ix->src = *src;
+	pthread_mutex_unlock(&ix->lock);
+	return rc;
 }
 
 ssize_t ctfs_gzindex_read(struct ctfs_gzindex *ix, uint8_t *buf, size_t len, uint64_t off)

@@ -10,10 +10,13 @@
  * calls, which is what lets a point sit anywhere, not only at a deflate
  * block boundary.
  *
- * Memory (documented bound): one point per `span` bytes of output (default
- * 4 MiB, a point lands on the first step (256 KiB) past it), each at most
+ * Memory (documented bound): one point per half `span` of output at most
+ * (default span 4 MiB: a point lands on the first end of a source piece, a
+ * TGSP frame, after half a span, or after a span and a half), each at most
  * CTFS_GZINDEX_POINT_MAX bytes (about 54 KiB in practice: 21 KiB of state
- * and 32 KiB of history): 1.3% of the uncompressed size, 14 MiB per GiB.
+ * and 32 KiB of history): with TGSP frames of model weights (4 MiB of
+ * input, about 5 MiB of output) 1.1% of the uncompressed size, 11 MiB per
+ * GiB; 2.6%, 27 MiB per GiB, at worst.
  * Plus, per read stream ("cursor", default 4, allocated when first used):
  * the inflate state (85 KiB), an 8 MiB ring of the output it last produced
  * (so that requests served out of order by parallel threads are copied, not
@@ -80,6 +83,12 @@ struct ctfs_gzindex;
 int ctfs_gzindex_build(const struct ctfs_gz_source *src, uint64_t span, unsigned int cursors,
 		       ctfs_gz_sink sink, void *sink_arg, struct ctfs_gzindex **out,
 		       char *err, size_t errlen);
+
+/* Reads from now on fetch from src (the same bytes: src->size must be the
+ * build's): a source for the one build pass (the TGSP open pass's frames,
+ * in order) is replaced by one for random access. 0, -EINVAL, or -EBUSY
+ * while a read is under way. */
+int ctfs_gzindex_set_source(struct ctfs_gzindex *ix, const struct ctfs_gz_source *src);
 
 /* Uncompressed length. */
 uint64_t ctfs_gzindex_size(const struct ctfs_gzindex *ix);

@@ -604,20 +604,26 @@ int ctfs_tgsp_container_frames(struct ctfs_tgsp_container *c, char *err, size_t 
 	return walk_frames(c, err, errlen);
 }
 
-int ctfs_tgsp_container_payload_hash(const struct ctfs_tgsp_container *c, char *err,
-				     size_t errlen)
+int ctfs_tgsp_container_check_digest(const struct ctfs_tgsp_container *c, const uint8_t d[32],
+				     char *err, size_t errlen)
 {
 	struct ctfs_buf hex = { 0 };
-	uint8_t d[32];
-	int rc = hash_payload(c, d);
+	int rc = ctfs_hex_encode(d, 32, &hex);
 
-	if (!rc)
-		rc = ctfs_hex_encode(d, sizeof(d), &hex);
 	if (!rc && strcmp((const char *)hex.data, c->hash_hex[2]))
 		rc = bad(err, errlen, "payload hash: SHA-256 of the payload is %.16s..., the "
 			 "header says %.16s...", (const char *)hex.data, c->hash_hex[2]);
 	ctfs_buf_free(&hex);
 	return rc;
+}
+
+int ctfs_tgsp_container_payload_hash(const struct ctfs_tgsp_container *c, char *err,
+				     size_t errlen)
+{
+	uint8_t d[32];
+	int rc = hash_payload(c, d);
+
+	return rc ? rc : ctfs_tgsp_container_check_digest(c, d, err, errlen);
 }
 
 int ctfs_tgsp_container_check_payload(struct ctfs_tgsp_container *c, char *err, size_t errlen)

@@ -67,6 +67,10 @@ int ctfs_tgsp_container_check_payload(struct ctfs_tgsp_container *c, char *err, 
 /* Its two halves: the layout (sets n_frames, plain_len), and the hash,
  * which only reads the file and may run in a thread of its own. */
 int ctfs_tgsp_container_frames(struct ctfs_tgsp_container *c, char *err, size_t errlen);
+/* A SHA-256 of the payload section computed elsewhere (the open pass reads
+ * the payload once) against the header: 0 or -EBADMSG with err. */
+int ctfs_tgsp_container_check_digest(const struct ctfs_tgsp_container *c, const uint8_t d[32],
+				     char *err, size_t errlen);
 int ctfs_tgsp_container_payload_hash(const struct ctfs_tgsp_container *c, char *err,
 				     size_t errlen);
 /* Step 5: fleet NULL means the reader belongs to no fleet. */

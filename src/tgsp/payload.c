@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,4 +164,228 @@ void ctfs_tgsp_frames_source(struct ctfs_tgsp_frames *f, struct ctfs_gz_source *
 	src->ctx_new = ctx_new;
 	src->ctx_free = ctx_free;
 	src->fetch = fetch;
+}
+
+/* --- the open pass: the payload read once, in order ------------------------- */
+
+struct stream_slot {
+	uint8_t *buf;		/* FRAME_BYTES(CTFS_TGSP_FRAME), plain_alloc */
+	uint64_t frame;
+	size_t len;
+	int rc;			/* 0, or why the frame cannot be used */
+	const char *why;
+	bool full;		/* handed to the consumer, not yet given back */
+};
+
+struct ctfs_tgsp_stream {
+	struct ctfs_tgsp_frames *f;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct stream_slot slot[CTFS_TGSP_OPEN_AHEAD];
+	uint64_t next_get;	/* the frame the consumer takes next */
+	struct stream_slot *held;	/* the one it reads from */
+	bool stop;		/* the consumer is done: hash only */
+	struct ctfs_sha256_ctx *md;
+	int hash_rc;
+	uint8_t digest[32];
+};
+
+/* A slot for frame i, once the consumer has given it back (or stopped:
+ * *stopped, and nothing is handed over any more). */
+static struct stream_slot *slot_for(struct ctfs_tgsp_stream *s, uint64_t i, bool *stopped)
+{
+	struct stream_slot *sl = &s->slot[i % CTFS_TGSP_OPEN_AHEAD];
+
+	pthread_mutex_lock(&s->lock);
+	while (sl->full && !s->stop)
+		pthread_cond_wait(&s->cond, &s->lock);
+	*stopped = s->stop;
+	pthread_mutex_unlock(&s->lock);
+	return sl;
+}
+
+/* Read frame i into sl and add its stored bytes to the payload hash. */
+static int stream_read(struct ctfs_tgsp_stream *s, struct ctfs_sha256_ctx *md, uint64_t i,
+		       struct stream_slot *sl)
+{
+	struct ctfs_tgsp_frames *f = s->f;
+
+	sl->frame = i;
+	sl->len = i + 1 < f->n_frames ? CTFS_TGSP_FRAME :
+		  (size_t)(f->plain_len - i * CTFS_TGSP_FRAME);
+	if (ctfs_pread_full(f->fd, sl->buf, (size_t)FRAME_BYTES(sl->len),
+			    f->payload_off + i * FRAME_BYTES(CTFS_TGSP_FRAME)))
+		return -EIO;
+	return ctfs_sha256_update(md, sl->buf, (size_t)FRAME_BYTES(sl->len));
+}
+
+/* Authenticate and decrypt the frame in sl, in place. */
+static void stream_open(struct ctfs_tgsp_stream *s, struct stream_slot *sl)
+{
+	uint8_t *b = sl->buf;
+	int rc;
+
+	sl->rc = 0;
+	if (ctfs_load_be32(b) != sl->len) {
+		sl->rc = -EIO;
+		sl->why = "its length changed since it was checked";
+		return;
+	}
+	rc = ctfs_tgsp_frame_open(&s->f->key, sl->frame, b + 4, sl->len, b + 4, b + 4 + sl->len);
+	if (rc) {
+		sl->rc = rc == -EBADMSG ? -EBADMSG : rc;
+		sl->why = rc == -EBADMSG ? "authentication tag does not verify" : "decryption failed";
+	}
+}
+
+static void hand_over(struct ctfs_tgsp_stream *s, struct stream_slot *sl)
+{
+	pthread_mutex_lock(&s->lock);
+	sl->full = !s->stop;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Every frame in order: hashed, then (until the first bad frame, or until
+ * the consumer stops) opened and handed over. The hash always covers the
+ * whole payload: its verdict is the one reported first. */
+static void *stream_main(void *arg)
+{
+	struct ctfs_tgsp_stream *s = arg;
+	bool feeding = true;
+	int rc = 0;
+
+	for (uint64_t i = 0; !rc && i < s->f->n_frames; i++) {
+		bool stopped;
+		struct stream_slot *sl = slot_for(s, i, &stopped);
+
+		feeding = feeding && !stopped;
+		rc = stream_read(s, s->md, i, sl);
+		if (rc) {
+			sl->rc = rc;
+			sl->why = "cannot be read (the file changed?)";
+		} else if (feeding) {
+			stream_open(s, sl);
+		}
+		if (feeding)
+			hand_over(s, sl);
+		/* after a bad frame the index pass stops: hash only */
+		feeding = feeding && !sl->rc;
+	}
+	if (!rc)
+		rc = ctfs_sha256_final(s->md, s->digest);
+	s->hash_rc = rc;
+	return NULL;
+}
+
+int ctfs_tgsp_stream_start(struct ctfs_tgsp_frames *f, struct ctfs_tgsp_stream **out)
+{
+	struct ctfs_tgsp_stream *s = calloc(1, sizeof(*s));
+	int rc = s ? ctfs_sha256_new(&s->md) : -ENOMEM;
+
+	for (unsigned int k = 0; !rc && k < CTFS_TGSP_OPEN_AHEAD; k++) {
+		s->slot[k].buf = ctfs_plain_alloc(FRAME_BYTES(CTFS_TGSP_FRAME));
+		rc = s->slot[k].buf ? 0 : -ENOMEM;
+	}
+	if (!rc && pthread_mutex_init(&s->lock, NULL))
+		rc = -ENOMEM;
+	if (!rc && pthread_cond_init(&s->cond, NULL)) {
+		pthread_mutex_destroy(&s->lock);
+		rc = -ENOMEM;
+	}
+	if (!rc) {
+		s->f = f;
+		rc = -pthread_create(&s->thread, NULL, stream_main, s);
+		if (rc) {
+			pthread_cond_destroy(&s->cond);
+			pthread_mutex_destroy(&s->lock);
+		}
+	}
+	if (rc) {
+		for (unsigned int k = 0; s && k < CTFS_TGSP_OPEN_AHEAD; k++)
+			ctfs_plain_free(s->slot[k].buf, FRAME_BYTES(CTFS_TGSP_FRAME));
+		if (s)
+			ctfs_sha256_free(s->md);
+		free(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+int ctfs_tgsp_stream_finish(struct ctfs_tgsp_stream *s, uint8_t digest[32])
+{
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	s->stop = true;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+	pthread_join(s->thread, NULL);
+	rc = s->hash_rc;
+	if (!rc)
+		memcpy(digest, s->digest, 32);
+	for (unsigned int k = 0; k < CTFS_TGSP_OPEN_AHEAD; k++)
+		ctfs_plain_free(s->slot[k].buf, FRAME_BYTES(CTFS_TGSP_FRAME));
+	ctfs_sha256_free(s->md);
+	pthread_cond_destroy(&s->cond);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+	return rc;
+}
+
+static void *stream_ctx_new(void *arg)
+{
+	return arg;
+}
+
+static void stream_ctx_free(void *arg, void *ctx)
+{
+	(void)arg;
+	(void)ctx;
+}
+
+/* Frames come in order: the consumer gives back the one it held and waits
+ * for the next. Anything else is not the one pass this source is for. */
+static int stream_fetch(void *arg, void *ctx, uint64_t off, const uint8_t **p, size_t *n)
+{
+	struct ctfs_tgsp_stream *s = arg;
+	uint64_t i = off / CTFS_TGSP_FRAME;
+	size_t in = (size_t)(off % CTFS_TGSP_FRAME);
+	struct stream_slot *sl;
+
+	(void)ctx;
+	if (off >= s->f->plain_len)
+		return -EIO;
+	if (!s->held || s->held->frame != i) {
+		if (i != s->next_get)
+			return frame_failed(s->f, i, -EIO, "read out of order in the open pass");
+		sl = &s->slot[i % CTFS_TGSP_OPEN_AHEAD];
+		pthread_mutex_lock(&s->lock);
+		if (s->held) {
+			s->held->full = false;
+			pthread_cond_broadcast(&s->cond);
+		}
+		s->held = NULL;
+		while (!sl->full || sl->frame != i)
+			pthread_cond_wait(&s->cond, &s->lock);
+		pthread_mutex_unlock(&s->lock);
+		if (sl->rc)
+			return frame_failed(s->f, i, sl->rc, sl->why);
+		s->held = sl;
+		s->next_get++;
+	}
+	*p = s->held->buf + 4 + in;
+	*n = s->held->len - in;
+	return 0;
+}
+
+void ctfs_tgsp_stream_source(struct ctfs_tgsp_stream *s, struct ctfs_gz_source *src)
+{
+	src->arg = s;
+	src->size = s->f->plain_len;
+	src->ctx_new = stream_ctx_new;
+	src->ctx_free = stream_ctx_free;
+	src->fetch = stream_fetch;
 }

@@ -43,4 +43,25 @@ void ctfs_tgsp_frames_init(struct ctfs_tgsp_frames *f, const struct ctfs_tgsp_co
 			   const uint8_t *dek);
 void ctfs_tgsp_frames_source(struct ctfs_tgsp_frames *f, struct ctfs_gz_source *src);
 
+/* The open pass reads the payload once, in order: a thread reads each
+ * frame, adds its stored bytes to the payload hash, authenticates and
+ * decrypts it, and hands it over to the index pass (the source below), at
+ * most CTFS_TGSP_OPEN_AHEAD frames ahead (one being read, one decrypted in
+ * advance: 8 MiB of locked plaintext, wiped when finished). The index pass
+ * then only inflates, on the other core. A frame that fails its checks is
+ * handed over as a failure (no byte of it), and the thread goes on hashing
+ * the rest. */
+#define CTFS_TGSP_OPEN_AHEAD 2u
+
+struct ctfs_tgsp_stream;
+
+/* f must be the frames of a payload whose layout was checked. 0, -ENOMEM,
+ * or -EAGAIN (no thread). */
+int ctfs_tgsp_stream_start(struct ctfs_tgsp_frames *f, struct ctfs_tgsp_stream **out);
+/* The frames, in order, as a gzindex source for the one build pass. */
+void ctfs_tgsp_stream_source(struct ctfs_tgsp_stream *s, struct ctfs_gz_source *src);
+/* Stop handing frames over, let the hash finish and free s: 0 with the
+ * SHA-256 of the whole payload section in digest, or -errno. */
+int ctfs_tgsp_stream_finish(struct ctfs_tgsp_stream *s, uint8_t digest[32]);
+
 #endif

@@ -4,7 +4,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,9 +77,11 @@ static uint64_t inflate_bound(uint64_t compressed)
 	return max > CTFS_TGSP_MIN_INFLATE ? max : CTFS_TGSP_MIN_INFLATE;
 }
 
-/* Step 7: every frame decrypted and authenticated, the archive inflated and
- * indexed, in one pass. */
-static int index_archive(struct ctfs_tgsp *p, unsigned int cursors, char *err, size_t errlen)
+/* Step 7: the archive inflated and indexed in one pass over the frames the
+ * stream hands over (each authenticated before any byte of it is
+ * inflated); then reads get the random-access source. */
+static int index_archive(struct ctfs_tgsp *p, struct ctfs_tgsp_stream *s, unsigned int cursors,
+			 char *err, size_t errlen)
 {
 	struct ctfs_tar_parser *tp;
 	struct ctfs_gz_source src;
@@ -89,8 +90,7 @@ static int index_archive(struct ctfs_tgsp *p, unsigned int cursors, char *err, s
 
 	if (rc)
 		return rc;
-	ctfs_tgsp_frames_init(&p->frames, p->c, p->dek);
-	ctfs_tgsp_frames_source(&p->frames, &src);
+	ctfs_tgsp_stream_source(s, &src);
 	feed = (struct tar_feed){ tp, 0, inflate_bound(p->frames.plain_len) };
 	rc = ctfs_gzindex_build(&src, 0, cursors, tar_sink, &feed, &p->gz, err, errlen);
 	if (rc && p->frames.why[0]) {
@@ -100,49 +100,39 @@ static int index_archive(struct ctfs_tgsp *p, unsigned int cursors, char *err, s
 	if (!rc)
 		rc = ctfs_tar_parser_finish(tp, &p->tar, err, errlen);
 	ctfs_tar_parser_free(tp);
+	if (!rc) {
+		ctfs_tgsp_frames_source(&p->frames, &src);
+		rc = ctfs_gzindex_set_source(p->gz, &src);
+	}
 	p->frames.log_failures = true;
 	return rc;
 }
 
-struct hash_job {
-	const struct ctfs_tgsp_container *c;
-	int rc;
-	char err[256];
-};
-
-static void *hash_thread(void *arg)
-{
-	struct hash_job *j = arg;
-
-	j->rc = ctfs_tgsp_container_payload_hash(j->c, j->err, sizeof(j->err));
-	return NULL;
-}
-
-/* Step 7: the payload hash beside the index pass (the frames are each
- * authenticated, so the pass needs no wait for the hash); the hash's
- * verdict comes first. Without a thread, one after the other. */
+/* Step 7: the payload read once (tgsp/payload.h): one thread reads, hashes,
+ * authenticates and decrypts the frames, this one inflates and indexes
+ * them. The hash's verdict comes first; a package is open only when both
+ * pass. */
 static int hash_and_index(struct ctfs_tgsp *p, unsigned int cursors, char *err, size_t errlen)
 {
-	struct hash_job j = { p->c, 0, "" };
-	pthread_t th;
-	bool threaded = pthread_create(&th, NULL, hash_thread, &j) == 0;
+	struct ctfs_tgsp_stream *s;
 	char ierr[512] = "";
-	int rc;
+	uint8_t digest[32];
+	int rc, hrc;
 
-	if (!threaded) {
-		hash_thread(&j);
-		if (j.rc) {
-			ctfs_seterr(err, errlen, "%s", j.err);
-			return j.rc;
-		}
+	ctfs_tgsp_frames_init(&p->frames, p->c, p->dek);
+	rc = ctfs_tgsp_stream_start(&p->frames, &s);
+	if (rc) {
+		ctfs_seterr(err, errlen, "payload: cannot start the open pass: %s", strerror(-rc));
+		return rc;
 	}
-	rc = index_archive(p, cursors, ierr, sizeof(ierr));
-	if (threaded)
-		pthread_join(th, NULL);
-	if (j.rc) {
-		ctfs_seterr(err, errlen, "%s", j.err);
-		return j.rc;
-	}
+	rc = index_archive(p, s, cursors, ierr, sizeof(ierr));
+	hrc = ctfs_tgsp_stream_finish(s, digest);
+	if (hrc)
+		ctfs_seterr(err, errlen, "payload hash: cannot read the payload: %s", strerror(-hrc));
+	else
+		hrc = ctfs_tgsp_container_check_digest(p->c, digest, err, errlen);
+	if (hrc)
+		return hrc;
 	if (rc)
 		ctfs_seterr(err, errlen, "%s", ierr);
 	p->c->payload_checked = rc == 0;
