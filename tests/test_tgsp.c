@@ -760,6 +760,94 @@ out:
 
 /* --- frames and keys ------------------------------------------------------------- */
 
+/* One sequential run of reads of random sizes from a random place: what a
+ * FUSE reader does, and what makes the workers inflate ahead. Every read
+ * must equal the plaintext and what an index without workers returns. */
+static int ahead_run(struct ctfs_gzindex *par, struct ctfs_gzindex *ser, const uint8_t *plain,
+		     size_t n, uint8_t *a, uint8_t *b)
+{
+	uint64_t off = (uint32_t)tap_below((uint32_t)n);
+	int reads = 1 + (int)tap_below(60), bad = 0;
+	size_t size = 1 + (uint32_t)tap_below(MiB);
+
+	for (int r = 0; r < reads && off < n; r++) {
+		size_t len = (uint32_t)tap_below(4) ? size : 1 + (uint32_t)tap_below(MiB);
+		size_t want = len < n - off ? len : n - off;
+		ssize_t x = ctfs_gzindex_read(par, a, len, off), y = ctfs_gzindex_read(ser, b, len, off);
+
+		if (x != (ssize_t)want || y != x || memcmp(a, plain + off, want) || memcmp(a, b, want))
+			bad++;
+		off += want;
+	}
+	return bad;
+}
+
+static void test_gzindex_ahead(void)
+{
+	size_t n = 40 * MiB + 4321, g;
+	uint8_t *plain = mixed(n), *c = gz(plain, n, 6, &g), *a = malloc(MiB), *b = malloc(MiB);
+	struct memsrc m = { c, g, 1u << 20, -1 }, m2 = { c, g, 1u << 20, -1 };
+	struct ctfs_gz_source src = { &m, g, msrc_new, msrc_free, msrc_fetch };
+	struct ctfs_gzindex *par = NULL, *ser = NULL, *bad_ix = NULL;
+	uint64_t seen = 0;
+	char err[256] = "";
+	int bad = 0, failed = 0, wrong = 0;
+
+	/* small spans: many of them, and a worker at every turn */
+	if (ctfs_gzindex_build(&src, 1u << 20, 4, count_sink, &seen, &par, err, sizeof(err)) ||
+	    ctfs_gzindex_build(&src, 1u << 20, 4, count_sink, &seen, &ser, err, sizeof(err))) {
+		tap_ok(0, "gzindex ahead: build (%s)", err);
+		goto out;
+	}
+	ctfs_gzindex_set_workers(par, CTFS_GZINDEX_WORKERS);
+	ctfs_gzindex_set_workers(ser, 0);
+	for (int i = 0; i < 60; i++)
+		bad += ahead_run(par, ser, plain, n, a, b);
+	tap_ok(!bad && ctfs_gzindex_ahead_spans(par) > 0 && ctfs_gzindex_ahead_spans(ser) == 0,
+	       "gzindex ahead: 60 sequential runs of random reads from random places, %d workers: "
+	       "the same bytes as without workers (%d bad, %llu spans inflated ahead)",
+	       CTFS_GZINDEX_WORKERS, bad, (unsigned long long)ctfs_gzindex_ahead_spans(par));
+	for (uint64_t off = 0; off < n; off += MiB) {
+		size_t want = n - off < MiB ? n - off : MiB;
+
+		if (ctfs_gzindex_read(par, a, MiB, off) != (ssize_t)want ||
+		    memcmp(a, plain + off, want))
+			bad++;
+	}
+	tap_ok(!bad, "gzindex ahead: a whole sequential read, 1 MiB requests");
+
+	/* a source that fails in the middle (a frame whose tag no longer
+	 * verifies): workers meet it first; every read that needs the bad
+	 * piece fails, every other one is right */
+	src.arg = &m2;
+	if (ctfs_gzindex_build(&src, 1u << 20, 4, count_sink, &seen, &bad_ix, err, sizeof(err))) {
+		tap_ok(0, "gzindex ahead: build (%s)", err);
+		goto out;
+	}
+	ctfs_gzindex_set_workers(bad_ix, CTFS_GZINDEX_WORKERS);
+	m2.fail_at = (int)(g / m2.chunk / 2);	/* before any read: no worker runs yet */
+	for (uint64_t off = 0; off < n; off += 256 << 10) {
+		size_t want = n - off < (256 << 10) ? n - off : 256 << 10;
+		ssize_t got = ctfs_gzindex_read(bad_ix, a, 256 << 10, off);
+
+		if (got < 0)
+			failed++;
+		else if (got != (ssize_t)want || memcmp(a, plain + off, want))
+			wrong++;
+	}
+	tap_ok(failed > 0 && !wrong,
+	       "gzindex ahead: a failing source piece fails the reads that need it (%d), "
+	       "no read returns other bytes (%d)", failed, wrong);
+out:
+	ctfs_gzindex_free(par);
+	ctfs_gzindex_free(ser);
+	ctfs_gzindex_free(bad_ix);
+	free(plain);
+	free(c);
+	free(a);
+	free(b);
+}
+
 static void test_frames(void)
 {
 	struct ctfs_tgsp_frame_key k;
@@ -1067,6 +1155,9 @@ static void hexhash(const uint8_t *d, size_t n, char out[65])
 }
 
 /* Put the hashes of the sections into the header, sign, and lay out. */
+/* repack writes a wrong payload hash (and signs it) */
+static bool repack_flip_payload_hash;
+
 static uint8_t *repack(struct secs *x, const struct ctfs_tgsp_sign_sec *sk, size_t *len)
 {
 	static const int w[] = { 4, 4, 4, 8, 4 };
@@ -1081,6 +1172,8 @@ static uint8_t *repack(struct secs *x, const struct ctfs_tgsp_sign_sec *sk, size
 		char h[65], *at = strstr((char *)x->s[TGSP_HEADER], keys[i]);
 
 		hexhash(x->s[which[i]], x->n[which[i]], h);
+		if (repack_flip_payload_hash && which[i] == TGSP_PAYLOAD)
+			h[0] = h[0] == '0' ? '1' : '0';
 		memcpy(at + strlen(keys[i]), h, 64);
 	}
 	mlen = x->n[0] + x->n[1] + x->n[2];
@@ -1162,6 +1255,51 @@ static int build(const struct ctfs_tgsp_build_opts *o, struct built *b, char *er
 	b->d = rc ? NULL : slurp(path, &b->n);
 	unlink(path);
 	return rc ? rc : b->d ? 0 : -EIO;
+}
+
+/* An open package whose file changes under it (frame 1 flipped): reads
+ * through the workers inflating ahead fail where they need frame 1 (its tag
+ * no longer verifies) and never return other bytes. */
+static void test_corrupt_after_open(const uint8_t *d, size_t n, const struct secs *x,
+				    const struct ctfs_tgsp_open_opts *oo, const uint8_t *big)
+{
+	size_t poff = 6 + 4 + x->n[0] + 4 + x->n[1] + 4 + x->n[2] + 8;
+	size_t at = poff + (4 + CTFS_TGSP_FRAME + CTFS_TGSP_TAG) + 4 + 1000;
+	int fd = mem_fd(d, n), failed = 0, wrong = 0;
+	const struct ctfs_tar_entry *e;
+	struct ctfs_tgsp *p = NULL;
+	uint8_t *buf = malloc(256 << 10), flip;
+	char err[512] = "";
+
+	if (fd < 0 || ctfs_tgsp_open(fd, "mem", oo, &p, err, sizeof(err))) {
+		tap_ok(0, "corrupt after open: open (%s)", err);
+		goto out;
+	}
+	ctfs_tgsp_set_workers(p, CTFS_GZINDEX_WORKERS);
+	/* the open pass's cursor still holds the last 8 MiB it inflated */
+	ctfs_tgsp_trim(p);
+	e = ctfs_tar_lookup(ctfs_tgsp_index(p), "model.safetensors");
+	if (pread(fd, &flip, 1, (off_t)at) != 1 || (flip ^= 0x20, pwrite(fd, &flip, 1, (off_t)at)) != 1) {
+		tap_ok(0, "corrupt after open: flip a byte");
+		goto out;
+	}
+	for (uint64_t off = 0; e && off < e->size; off += 256 << 10) {
+		size_t want = e->size - off < (256 << 10) ? (size_t)(e->size - off) : 256 << 10;
+		ssize_t got = ctfs_tgsp_read(p, e, buf, 256 << 10, off);
+
+		if (got == -EIO)
+			failed++;
+		else if (got != (ssize_t)want || memcmp(buf, big + off, want))
+			wrong++;
+	}
+	tap_ok(e && failed > 0 && !wrong, "corrupt after open: a frame flipped under an open "
+	       "package fails the reads that need it (%d, EIO), none returns other bytes (%d)",
+	       failed, wrong);
+out:
+	ctfs_tgsp_close(p);
+	if (fd >= 0)
+		close(fd);
+	free(buf);
 }
 
 static void test_build_and_mutations(void)
@@ -1365,6 +1503,15 @@ static void test_build_and_mutations(void)
 		free(mut);
 		x.n[TGSP_PAYLOAD] = keep;
 	}
+	/* the open pass reads the payload once: its hash is still checked */
+	repack_flip_payload_hash = true;
+	mut = repack(&x, ssec, &mn);
+	repack_flip_payload_hash = false;
+	rc = open_bytes(mut, mn, &oo, &p, err, sizeof(err));
+	tap_ok(rc == -EBADMSG && strstr(err, "payload hash"),
+	       "a signed package whose payload hash is wrong, frames fine: refused (%s)", err);
+	free(mut);
+	test_corrupt_after_open(b.d, b.n, &x, &oo, big);
 	{
 		/* recipients re-ordered, header re-hashed and re-signed: still fine */
 		cJSON *a = cJSON_ParseWithLength((char *)x.s[TGSP_RECIPIENTS], x.n[TGSP_RECIPIENTS]);
@@ -1420,6 +1567,7 @@ int main(void)
 	test_tar_bounds();
 	test_tar_writer();
 	test_gzindex();
+	test_gzindex_ahead();
 	test_frames();
 	test_policy();
 	if (stat(vpath("tgsp/expected.json"), &st)) {

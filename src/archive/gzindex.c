@@ -72,6 +72,7 @@ struct ctfs_gzindex {
 	size_t last_span;	/* span of the last read */
 	size_t ahead_next;	/* next span to inflate ahead */
 	size_t ahead_upto;	/* inflate ahead up to this span */
+	uint64_t ahead_done;	/* spans inflated ahead, for tests */
 	pthread_t workers[CTFS_GZINDEX_WORKERS];
 	unsigned int n_cur;
 	struct cursor cur[];
@@ -613,6 +614,8 @@ static void *worker_main(void *arg)
 		if (!ok) {
 			c->valid = false;
 			c->ahead = 0;
+		} else {
+			ix->ahead_done++;
 		}
 		c->busy = false;
 		pthread_cond_broadcast(&ix->idle);
@@ -738,6 +741,16 @@ size_t ctfs_gzindex_bytes(const struct ctfs_gzindex *ix)
 
 	for (size_t i = 0; i < ix->n_pt; i++)
 		n += ix->pt[i].len;
+	return n;
+}
+
+uint64_t ctfs_gzindex_ahead_spans(struct ctfs_gzindex *ix)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&ix->lock);
+	n = ix->ahead_done;
+	pthread_mutex_unlock(&ix->lock);
 	return n;
 }
 

@@ -106,6 +106,9 @@ ssize_t ctfs_gzindex_read(struct ctfs_gzindex *ix, uint8_t *buf, size_t len, uin
  * Workers already started run until the index is freed. */
 void ctfs_gzindex_set_workers(struct ctfs_gzindex *ix, unsigned int workers);
 
+/* Spans the workers inflated ahead so far (tests, logs). */
+uint64_t ctfs_gzindex_ahead_spans(struct ctfs_gzindex *ix);
+
 /* Free the state of idle cursors. */
 void ctfs_gzindex_trim(struct ctfs_gzindex *ix);
 void ctfs_gzindex_free(struct ctfs_gzindex *ix);

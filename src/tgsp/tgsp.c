@@ -205,6 +205,11 @@ ssize_t ctfs_tgsp_read(struct ctfs_tgsp *p, const struct ctfs_tar_entry *e, uint
 	return ctfs_gzindex_read(p->gz, buf, len, e->offset + off);
 }
 
+void ctfs_tgsp_set_workers(struct ctfs_tgsp *p, unsigned int workers)
+{
+	ctfs_gzindex_set_workers(p->gz, workers);
+}
+
 void ctfs_tgsp_trim(struct ctfs_tgsp *p)
 {
 	ctfs_gzindex_trim(p->gz);

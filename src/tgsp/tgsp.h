@@ -15,9 +15,10 @@
  *   5. policy_constraints: not_before / not_after against the clock,
  *      target_fleet against the caller's fleet id;
  *   6. the DEK, from the first recipient block that a caller's key opens;
- *   7. the SHA-256 of the payload (one streaming pass, 1 MiB of memory), in a
- *      thread of its own, while one pass decrypts every frame (checking every
- *      tag: nothing unauthenticated is inflated), inflates the archive
+ *   7. one pass over the payload, read once (tgsp/payload.h): a thread reads
+ *      each frame, adds it to the SHA-256 of the payload, checks its tag
+ *      and decrypts it, at most two frames ahead of the other, which
+ *      inflates the archive (nothing unauthenticated is inflated)
  *      (checking the gzip CRCs), indexes the tar members and records access
  *      points for random access (gzindex.h). A hash mismatch is the error
  *      reported when both fail. The archive is bounded (tar_index.h), and
@@ -75,6 +76,10 @@ const struct ctfs_tar_index *ctfs_tgsp_index(const struct ctfs_tgsp *p);
  * verified (the failure is logged with the package name). */
 ssize_t ctfs_tgsp_read(struct ctfs_tgsp *p, const struct ctfs_tar_entry *e, uint8_t *buf,
 		       size_t len, uint64_t off);
+
+/* Threads inflating ahead of sequential reads (gzindex.h); by default as
+ * many as CTFS_GZINDEX_WORKERS and the CPUs allow. */
+void ctfs_tgsp_set_workers(struct ctfs_tgsp *p, unsigned int workers);
 
 /* Release the buffers of idle read streams (kept otherwise for reuse). */
 void ctfs_tgsp_trim(struct ctfs_tgsp *p);
