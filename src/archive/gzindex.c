@@ -496,13 +496,13 @@ static struct cursor *acquire(struct ctfs_gzindex *ix, uint64_t off, size_t len,
 	return use;
 }
 
-static void put_back(struct ctfs_gzindex *ix, struct cursor *c, bool ok, bool moved)
+static void put_back(struct ctfs_gzindex *ix, struct cursor *c, bool ok)
 {
 	pthread_mutex_lock(&ix->lock);
-	if (!ok)
+	if (!ok) {
 		c->valid = false;
-	if (!ok || moved)
 		c->ahead = 0;
+	}
 	c->busy = false;
 	pthread_cond_broadcast(&ix->idle);
 	pthread_mutex_unlock(&ix->lock);
@@ -689,14 +689,39 @@ int ctfs_gzindex_set_source(struct ctfs_gzindex *ix, const struct ctfs_gz_source
 	return rc;
 }
 
+/* Bytes [off, off + len) within span s. A cursor that has to inflate
+ * claims the span (ahead = s), so that no worker inflates it a second time;
+ * one that holds it already (a worker's) is only copied from. */
+static int read_in_span(struct ctfs_gzindex *ix, uint8_t *buf, size_t len, uint64_t off,
+			size_t s)
+{
+	const struct point *pt = s ? &ix->pt[s - 1] : NULL;
+	uint64_t floor = pt ? pt->out : 0;
+	struct cursor *c;
+	int rc;
+
+	pthread_mutex_lock(&ix->lock);
+	note_read(ix, s);
+	start_workers(ix);
+	c = acquire(ix, off, len, floor);
+	if (off + len > c->out || !c->valid)
+		c->ahead = s;
+	pthread_mutex_unlock(&ix->lock);
+	rc = cursor_setup(ix, c);
+	if (!rc && (!c->valid || !reach(c->out, c->hist, off, floor, ix->span)))
+		rc = pt ? restart_at(c, pt) : restart_at_start(c);
+	if (!rc)
+		rc = serve(ix, c, buf, len, off);
+	put_back(ix, c, rc == 0);
+	return rc;
+}
+
+/* A read is served span by span: each piece then comes from the cursor
+ * that holds (or inflates) that span, and a reader at the end of a span
+ * does not inflate the start of the next one that a worker holds. */
 ssize_t ctfs_gzindex_read(struct ctfs_gzindex *ix, uint8_t *buf, size_t len, uint64_t off)
 {
-	const struct point *pt;
-	struct cursor *c;
-	uint64_t floor;
-	bool moved = false;
-	size_t s;
-	int rc;
+	size_t done = 0;
 
 	if (off >= ix->total || !len)
 		return 0;
@@ -704,23 +729,19 @@ ssize_t ctfs_gzindex_read(struct ctfs_gzindex *ix, uint8_t *buf, size_t len, uin
 		len = (size_t)(ix->total - off);
 	if (len > SSIZE_MAX)
 		len = SSIZE_MAX;
-	s = span_of(ix, off);
-	pt = s ? &ix->pt[s - 1] : NULL;
-	floor = pt ? pt->out : 0;
-	pthread_mutex_lock(&ix->lock);
-	note_read(ix, s);
-	start_workers(ix);
-	c = acquire(ix, off, len, floor);
-	pthread_mutex_unlock(&ix->lock);
-	rc = cursor_setup(ix, c);
-	if (!rc && (!c->valid || !reach(c->out, c->hist, off, floor, ix->span))) {
-		moved = true;
-		rc = pt ? restart_at(c, pt) : restart_at_start(c);
+	while (done < len) {
+		uint64_t at = off + done;
+		size_t s = span_of(ix, at), piece = len - done;
+		int rc;
+
+		if (piece > span_end(ix, s) - at)
+			piece = (size_t)(span_end(ix, s) - at);
+		rc = read_in_span(ix, buf + done, piece, at, s);
+		if (rc)
+			return rc;
+		done += piece;
 	}
-	if (!rc)
-		rc = serve(ix, c, buf, len, off);
-	put_back(ix, c, rc == 0, moved);
-	return rc ? rc : (ssize_t)len;
+	return (ssize_t)len;
 }
 
 /* --- housekeeping ----------------------------------------------------------- */

@@ -2,7 +2,8 @@
  * TGSP package feeds it. Input: 2 bytes choosing the read pattern, then a
  * gzip stream (served in small uneven pieces, as the TGSP frames are). When
  * the index builds, every read must return what a plain one-pass inflate of
- * the stream gives (zlib), whatever the offset. */
+ * the stream gives (zlib: an independent inflater), whatever the offset, with
+ * or without the workers that inflate ahead (bit 6 of the second byte). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,7 +114,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 	src.size = s.n;
 	if (ctfs_tar_parser_new(&t.tar))
 		abort();
-	if (ctfs_gzindex_build(&src, 4096, 2, sink, &t, &ix, err, sizeof(err))) {
+	/* small spans, many points; a span still fits the fuzz builds' ring */
+	if (ctfs_gzindex_build(&src, 32768, 4, sink, &t, &ix, err, sizeof(err))) {
 		ctfs_tar_parser_free(t.tar);
 		return 0;
 	}
@@ -128,6 +130,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 	buf = malloc(8192);
 	if (!ref || !buf)
 		abort();
+	/* the reads below are sequential: with workers, spans are inflated
+	 * ahead on other threads, and must give the same bytes */
+	ctfs_gzindex_set_workers(ix, d[1] & 64 ? CTFS_GZINDEX_WORKERS : 0);
 	if (ctfs_gzindex_size(ix) != t.n || ref_len != t.n)
 		abort();	/* the index and zlib agree on the length */
 	for (uint64_t off = 0; off < t.n; off += step) {
