@@ -580,42 +580,54 @@ static bool fill_span(struct ctfs_gzindex *ix, struct cursor *c, size_t d)
 	return rc == 0;
 }
 
+/* The next span to inflate ahead and a cursor for it, marked busy; NULL
+ * when there is nothing to do or no cursor to spare. With the lock held. */
+static struct cursor *claim(struct ctfs_gzindex *ix, size_t *span)
+{
+	while (ix->ahead_next && ix->ahead_next <= ix->ahead_upto) {
+		size_t d = ix->ahead_next;
+		struct cursor *c;
+
+		if (covered(ix, d)) {
+			ix->ahead_next++;
+			continue;
+		}
+		c = spare_cursor(ix);
+		if (!c)
+			return NULL;
+		ix->ahead_next++;
+		c->busy = true;
+		c->ahead = d;
+		c->next_out = span_end(ix, d);
+		c->used = ++ix->tick;
+		*span = d;
+		return c;
+	}
+	return NULL;
+}
+
 static void *worker_main(void *arg)
 {
 	struct ctfs_gzindex *ix = arg;
 
 	pthread_mutex_lock(&ix->lock);
 	while (!ix->stop) {
-		struct cursor *c = NULL;
-		size_t d = ix->ahead_next;
+		size_t d = 0;
+		struct cursor *c = claim(ix, &d);
 		bool ok;
 
-		if (d > ix->ahead_upto || !d) {
-			pthread_cond_wait(&ix->idle, &ix->lock);
-			continue;
-		}
-		if (covered(ix, d)) {
-			ix->ahead_next++;
-			continue;
-		}
-		c = spare_cursor(ix);
 		if (!c) {
 			pthread_cond_wait(&ix->idle, &ix->lock);
 			continue;
 		}
-		ix->ahead_next++;
-		c->busy = true;
-		c->ahead = d;
-		c->next_out = span_end(ix, d);
-		c->used = ++ix->tick;
 		pthread_mutex_unlock(&ix->lock);
 		ok = fill_span(ix, c, d);
 		pthread_mutex_lock(&ix->lock);
-		if (!ok) {
+		if (ok) {
+			ix->ahead_done++;
+		} else {
 			c->valid = false;
 			c->ahead = 0;
-		} else {
-			ix->ahead_done++;
 		}
 		c->busy = false;
 		pthread_cond_broadcast(&ix->idle);
@@ -656,8 +668,6 @@ void ctfs_gzindex_set_workers(struct ctfs_gzindex *ix, unsigned int workers)
 		workers = CTFS_GZINDEX_WORKERS;
 	if (workers + 2 > ix->n_cur)
 		workers = ix->n_cur > 2 ? ix->n_cur - 2 : 0;
-	if (workers < ix->n_workers)
-		workers = ix->n_workers;	/* started ones run until free */
 	ix->want_workers = workers;
 	pthread_mutex_unlock(&ix->lock);
 }

@@ -102,8 +102,8 @@ size_t ctfs_gzindex_bytes(const struct ctfs_gzindex *ix);
 ssize_t ctfs_gzindex_read(struct ctfs_gzindex *ix, uint8_t *buf, size_t len, uint64_t off);
 
 /* Threads inflating ahead (at most CTFS_GZINDEX_WORKERS, and the cursors
- * less two); 0: reads inflate only what they ask for, on their own thread.
- * Workers already started run until the index is freed. */
+ * less two); 0: reads inflate only what they ask for, on their own thread
+ * (workers already started then stay idle until the index is freed). */
 void ctfs_gzindex_set_workers(struct ctfs_gzindex *ix, unsigned int workers);
 
 /* Spans the workers inflated ahead so far (tests, logs). */
