@@ -547,8 +547,12 @@ static bool covered(const struct ctfs_gzindex *ix, size_t d)
 }
 
 /* An idle cursor that holds nothing a sequential reader still wants: the
- * least recently used one, not one with a span inflated ahead and not yet
- * read. NULL when there is none. */
+ * least recently used one, not one holding the span before the last one
+ * read (the kernel's readahead requests run a span or so ahead of the
+ * reader, so the last span read is the reader's front, not its back), that
+ * span, or one after it (inflated ahead, not yet read). With the default 4
+ * cursors and 2 spans ahead, the one freed is the one two spans behind the
+ * front. NULL when there is none. */
 static struct cursor *spare_cursor(struct ctfs_gzindex *ix)
 {
 	struct cursor *lru = NULL;
@@ -556,7 +560,7 @@ static struct cursor *spare_cursor(struct ctfs_gzindex *ix)
 	for (unsigned int i = 0; i < ix->n_cur; i++) {
 		struct cursor *c = &ix->cur[i];
 
-		if (c->busy || (c->valid && c->ahead > ix->last_span))
+		if (c->busy || (c->valid && c->ahead + 1 >= ix->last_span))
 			continue;
 		if (!lru || c->used < lru->used)
 			lru = c;
@@ -708,17 +712,19 @@ static int read_in_span(struct ctfs_gzindex *ix, uint8_t *buf, size_t len, uint6
 	const struct point *pt = s ? &ix->pt[s - 1] : NULL;
 	uint64_t floor = pt ? pt->out : 0;
 	struct cursor *c;
+	bool restart;
 	int rc;
 
 	pthread_mutex_lock(&ix->lock);
 	note_read(ix, s);
 	start_workers(ix);
 	c = acquire(ix, off, len, floor);
-	if (off + len > c->out || !c->valid)
+	restart = !c->valid || !reach(c->out, c->hist, off, floor, ix->span);
+	if (restart || off + len > c->out)
 		c->ahead = s;
 	pthread_mutex_unlock(&ix->lock);
 	rc = cursor_setup(ix, c);
-	if (!rc && (!c->valid || !reach(c->out, c->hist, off, floor, ix->span)))
+	if (!rc && restart)
 		rc = pt ? restart_at(c, pt) : restart_at_start(c);
 	if (!rc)
 		rc = serve(ix, c, buf, len, off);
