@@ -103,6 +103,9 @@ static int index_archive(struct ctfs_tgsp *p, struct ctfs_tgsp_stream *s, unsign
 	if (!rc) {
 		ctfs_tgsp_frames_source(&p->frames, &src);
 		rc = ctfs_gzindex_set_source(p->gz, &src);
+		if (rc)
+			ctfs_seterr(err, errlen, "gzip index: cannot take the frames as its source: %s",
+				    strerror(-rc));
 	}
 	p->frames.log_failures = true;
 	return rc;
