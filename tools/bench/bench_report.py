@@ -340,8 +340,9 @@ HOW = """\
   whole mappings under `mlockall(MCL_ONFAULT)`) just before unmounting;
   and open to first byte of the main model on another fresh mount. A
   daemon that refuses the option is left out with its message.
-- **TGSP** (`tgsp_*`): not measured by ctfs-bench yet;
-  `tests/bench_tgsp_mount.sh` measures a package by hand.
+- **TGSP** (`tgsp_*`): measured apart: `tests/bench_tgsp_mount.sh` (one
+  build) and `tests/bench_tgsp_compare.sh` (two builds interleaved on one
+  package, for before/after).
 - **random 4 KiB**: `pread`s of 4 KiB at random 4 KiB-aligned offsets in the
   tensor data; cold on a fresh mount, warm repeating the same offsets on the
   same mount. p50/p99 of each run, median over runs.
