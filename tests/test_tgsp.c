@@ -726,6 +726,15 @@ static void test_gzindex(void)
 		if (!rc)
 			ctfs_gzindex_free(ix);
 		both[g1 + 1] ^= 0x55;
+		both[g1 + 3] |= 0x40;	/* a reserved FLG bit of the second member */
+		err[0] = 0;
+		rc = ctfs_gzindex_build(&src, 0, 0, count_sink, &seen, &ix, err, sizeof(err));
+		tap_ok(rc == -EBADMSG && strstr(err, "reserved flag bits"),
+		       "gzindex: corrupt data: a reserved header flag, which zlib refuses too (%s)",
+		       err);
+		if (!rc)
+			ctfs_gzindex_free(ix);
+		both[g1 + 3] &= (uint8_t)~0x40;
 		ix = NULL;
 	}
 	src.size = m.n = g1 + g2 - 3;

@@ -44,8 +44,10 @@ struct cursor {
 	bool valid;		/* in / out describe where st is */
 	bool eof;
 	bool fetch_failed;	/* the last error came from the source */
-	int zerr;		/* the inflater's last error code */
+	int zerr;		/* the inflater's last error code, or ZERR_FLAGS */
 	uint64_t in;		/* compressed offset of st->next_in */
+	uint64_t member_at;	/* compressed offset of the current member */
+	bool flags_seen;	/* its header's FLG byte was checked */
 	uint64_t out;		/* uncompressed offset of the next byte out */
 	void *ctx;
 	uint8_t *ring;		/* RING bytes; byte at offset o is ring[o % RING] */
@@ -114,6 +116,13 @@ static void cursor_release(struct ctfs_gzindex *ix, struct cursor *c)
 	c->st = NULL;
 }
 
+/* RFC 1952 reserves FLG bits 5-7 and has a decoder refuse a member that
+ * sets them, as zlib does; ISA-L ignores them, so we check that byte
+ * ourselves (ZERR_FLAGS in c->zerr, beside ISA-L's negative codes). */
+#define GZ_FLG_AT 3
+#define GZ_FLG_RESERVED 0xe0
+#define ZERR_FLAGS 1
+
 /* A gzip member from its header: ISA-L parses the header, checks the
  * trailer's CRC-32 and ISIZE at the member's end. */
 static void member_start(struct inflate_state *st)
@@ -126,6 +135,8 @@ static int restart_at_start(struct cursor *c)
 {
 	member_start(c->st);
 	c->in = c->out = c->hist = 0;
+	c->member_at = 0;
+	c->flags_seen = false;
 	c->eof = false;
 	c->valid = true;
 	return 0;
@@ -138,6 +149,7 @@ static int restart_at(struct cursor *c, const struct point *pt)
 	c->st->avail_in = 0;
 	c->in = pt->in;
 	c->out = pt->out;
+	c->flags_seen = true;	/* the index pass checked every header */
 	c->hist = 0;
 	c->eof = false;
 	c->valid = true;
@@ -158,6 +170,28 @@ static void member_end(struct ctfs_gzindex *ix, struct cursor *c)
 	member_start(c->st);
 	c->st->next_in = next_in;
 	c->st->avail_in = avail_in;
+	c->member_at = c->in;
+	c->flags_seen = false;
+}
+
+/* Before the inflater consumes the current member's FLG byte: 0, or
+ * -EBADMSG when it sets reserved bits. */
+static int check_flags(struct cursor *c)
+{
+	uint64_t at = c->member_at + GZ_FLG_AT;
+
+	if (c->flags_seen || at >= c->in + c->st->avail_in)
+		return 0;
+	c->flags_seen = true;
+	/* not a gzip header at all: ISA-L says so in its own words */
+	if (c->member_at >= c->in && (c->st->next_in[c->member_at - c->in] != 0x1f ||
+				      c->st->next_in[c->member_at - c->in + 1] != 0x8b))
+		return 0;
+	if (at >= c->in && c->st->next_in[at - c->in] & GZ_FLG_RESERVED) {
+		c->zerr = ZERR_FLAGS;
+		return -EBADMSG;
+	}
+	return 0;
 }
 
 /* One call to the inflater into dst[0..cap), refilling the input first.
@@ -188,6 +222,8 @@ static int step(struct ctfs_gzindex *ix, struct cursor *c, uint8_t *dst, size_t 
 		c->st->next_in = (uint8_t *)(uintptr_t)p;
 		c->st->avail_in = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
 	}
+	if (check_flags(c))
+		return -EBADMSG;
 	in_before = c->st->avail_in;
 	c->st->next_out = dst;
 	c->st->avail_out = out_cap;
@@ -225,6 +261,8 @@ static const char *zerr_text(const struct cursor *c, uint64_t size)
 		return "unknown compression method";
 	case ISAL_INCORRECT_CHECKSUM:
 		return "member trailer: CRC-32 or length does not match";
+	case ZERR_FLAGS:
+		return "gzip header: reserved flag bits set";
 	case 0:
 		return c->in >= size ? "stream truncated" : "bad data";
 	default:
