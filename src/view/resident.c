@@ -222,7 +222,8 @@ static void copy_free(struct ctfs_rcopy *c, bool wipe)
 }
 
 /* The memfd, sized and mapped (locked as it is filled). -ENOMEM when the memory
- * cannot be had or locked (the caller serves the file lazily). */
+ * cannot be had (the caller serves the file lazily; locking fails later, in
+ * fill_job, with the same answer). */
 static int map_copy(struct ctfs_rcopy *c)
 {
 	void *p;
