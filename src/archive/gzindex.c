@@ -111,6 +111,7 @@ static void cursor_release(struct ctfs_gzindex *ix, struct cursor *c)
 	ctfs_plain_free(c->ring, RING);
 	ctfs_plain_free(c->st, sizeof(*c->st));
 	c->valid = false;
+	c->ahead = 0;
 	c->ctx = NULL;
 	c->ring = NULL;
 	c->st = NULL;
@@ -131,7 +132,7 @@ static void member_start(struct inflate_state *st)
 	st->crc_flag = ISAL_GZIP;
 }
 
-static int restart_at_start(struct cursor *c)
+static void restart_at_start(struct cursor *c)
 {
 	member_start(c->st);
 	c->in = c->out = c->hist = 0;
@@ -139,10 +140,9 @@ static int restart_at_start(struct cursor *c)
 	c->flags_seen = false;
 	c->eof = false;
 	c->valid = true;
-	return 0;
 }
 
-static int restart_at(struct cursor *c, const struct point *pt)
+static void restart_at(struct cursor *c, const struct point *pt)
 {
 	memcpy(c->st, pt->snap, pt->len);
 	c->st->next_in = NULL;
@@ -153,7 +153,6 @@ static int restart_at(struct cursor *c, const struct point *pt)
 	c->hist = 0;
 	c->eof = false;
 	c->valid = true;
-	return 0;
 }
 
 /* After a member's end (trailer checked): the next member's header, or the
@@ -372,7 +371,7 @@ static int build_pass(struct ctfs_gzindex *ix, ctfs_gz_sink sink, void *sink_arg
 	int rc = cursor_setup(ix, c);
 
 	if (!rc)
-		rc = restart_at_start(c);
+		restart_at_start(c);
 	while (!rc && !c->eof) {
 		uint64_t from = c->out;
 		size_t got;
@@ -534,15 +533,22 @@ static struct cursor *acquire(struct ctfs_gzindex *ix, uint64_t off, size_t len,
 	return use;
 }
 
-static void put_back(struct ctfs_gzindex *ix, struct cursor *c, bool ok)
+/* A cursor back from a read or a worker; one that failed holds nothing.
+ * With the lock held. */
+static void put_back_locked(struct ctfs_gzindex *ix, struct cursor *c, bool ok)
 {
-	pthread_mutex_lock(&ix->lock);
 	if (!ok) {
 		c->valid = false;
 		c->ahead = 0;
 	}
 	c->busy = false;
 	pthread_cond_broadcast(&ix->idle);
+}
+
+static void put_back(struct ctfs_gzindex *ix, struct cursor *c, bool ok)
+{
+	pthread_mutex_lock(&ix->lock);
+	put_back_locked(ix, c, ok);
 	pthread_mutex_unlock(&ix->lock);
 }
 
@@ -615,10 +621,10 @@ static bool fill_span(struct ctfs_gzindex *ix, struct cursor *c, size_t d)
 	uint64_t end = span_end(ix, d);
 	int rc = cursor_setup(ix, c);
 
-	if (!rc)
-		rc = restart_at(c, &ix->pt[d - 1]);
-	if (!rc)
+	if (!rc) {
+		restart_at(c, &ix->pt[d - 1]);
 		rc = serve(ix, c, NULL, (size_t)(end - c->out), c->out);
+	}
 	return rc == 0;
 }
 
@@ -665,14 +671,9 @@ static void *worker_main(void *arg)
 		pthread_mutex_unlock(&ix->lock);
 		ok = fill_span(ix, c, d);
 		pthread_mutex_lock(&ix->lock);
-		if (ok) {
+		if (ok)
 			ix->ahead_done++;
-		} else {
-			c->valid = false;
-			c->ahead = 0;
-		}
-		c->busy = false;
-		pthread_cond_broadcast(&ix->idle);
+		put_back_locked(ix, c, ok);
 	}
 	pthread_mutex_unlock(&ix->lock);
 	return NULL;
@@ -689,28 +690,29 @@ static void start_workers(struct ctfs_gzindex *ix)
 	}
 }
 
+/* At most CTFS_GZINDEX_WORKERS; a worker needs a cursor of its own and
+ * leaves two to the readers. */
+static unsigned int fit_workers(unsigned int n, unsigned int cursors)
+{
+	if (n > CTFS_GZINDEX_WORKERS)
+		n = CTFS_GZINDEX_WORKERS;
+	return cursors >= n + 2 ? n : cursors > 2 ? cursors - 2 : 0;
+}
+
 static unsigned int default_workers(unsigned int cursors)
 {
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	unsigned int n = CTFS_GZINDEX_WORKERS;
 
-	/* one core: nothing runs beside the reader; a worker needs a cursor
-	 * of its own and leaves two to the readers */
+	/* one core: nothing runs beside the reader */
 	if (cpus < 2)
 		return 0;
-	if ((long)n > cpus)
-		n = (unsigned int)cpus;
-	return cursors >= n + 2 ? n : cursors > 2 ? cursors - 2 : 0;
+	return fit_workers(cpus > UINT_MAX ? UINT_MAX : (unsigned int)cpus, cursors);
 }
 
 void ctfs_gzindex_set_workers(struct ctfs_gzindex *ix, unsigned int workers)
 {
 	pthread_mutex_lock(&ix->lock);
-	if (workers > CTFS_GZINDEX_WORKERS)
-		workers = CTFS_GZINDEX_WORKERS;
-	if (workers + 2 > ix->n_cur)
-		workers = ix->n_cur > 2 ? ix->n_cur - 2 : 0;
-	ix->want_workers = workers;
+	ix->want_workers = fit_workers(workers, ix->n_cur);
 	pthread_mutex_unlock(&ix->lock);
 }
 
@@ -762,8 +764,12 @@ static int read_in_span(struct ctfs_gzindex *ix, uint8_t *buf, size_t len, uint6
 		c->ahead = s;
 	pthread_mutex_unlock(&ix->lock);
 	rc = cursor_setup(ix, c);
-	if (!rc && restart)
-		rc = pt ? restart_at(c, pt) : restart_at_start(c);
+	if (!rc && restart) {
+		if (pt)
+			restart_at(c, pt);
+		else
+			restart_at_start(c);
+	}
 	if (!rc)
 		rc = serve(ix, c, buf, len, off);
 	put_back(ix, c, rc == 0);
@@ -833,10 +839,8 @@ void ctfs_gzindex_trim(struct ctfs_gzindex *ix)
 {
 	pthread_mutex_lock(&ix->lock);
 	for (unsigned int i = 0; i < ix->n_cur; i++) {
-		if (!ix->cur[i].busy) {
+		if (!ix->cur[i].busy)
 			cursor_release(ix, &ix->cur[i]);
-			ix->cur[i].ahead = 0;
-		}
 	}
 	pthread_mutex_unlock(&ix->lock);
 }

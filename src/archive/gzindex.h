@@ -51,7 +51,6 @@
 #include <sys/types.h>
 
 #define CTFS_GZINDEX_SPAN (4u << 20)
-#define CTFS_GZINDEX_WINDOW 32768u
 /* The bytes of one access point, at most: ISA-L's inflate_state (about 85
  * KiB); only the history in use is kept (about 54 KiB). */
 #define CTFS_GZINDEX_POINT_MAX (88u << 10)

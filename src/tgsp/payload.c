@@ -234,7 +234,7 @@ static void stream_open(struct ctfs_tgsp_stream *s, struct stream_slot *sl)
 	}
 	rc = ctfs_tgsp_frame_open(&s->f->key, sl->frame, b + 4, sl->len, b + 4, b + 4 + sl->len);
 	if (rc) {
-		sl->rc = rc == -EBADMSG ? -EBADMSG : rc;
+		sl->rc = rc;
 		sl->why = rc == -EBADMSG ? "authentication tag does not verify" : "decryption failed";
 	}
 }
